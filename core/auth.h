@@ -47,7 +47,9 @@ struct jn_auth {
 void jn_auth_init(struct jn_auth *a);
 void jn_auth_fini(struct jn_auth *a);
 
-/* Add a user (strings copied). 0 or -JN_ENOMEM / -JN_EEXIST. */
+/* Add a user (strings copied). 0 or -JN_ENOMEM / -JN_EEXIST / -JN_EINVAL
+ * (empty name). *out points into a->users and is valid only until the next
+ * jn_auth_add_user (the array may move). */
 int jn_auth_add_user(struct jn_auth *a, const char *name, const char *password,
                      struct jn_user **out);
 int jn_perm_add(struct jn_perm_list *p, bool allow, const char *subject);
