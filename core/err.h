@@ -55,6 +55,60 @@ enum jn_err {
 	JN_EWRONGLASTSEQ, /* expected last sequence mismatch (10071) */
 	JN_EWRONGLASTMSGID, /* expected last msg id mismatch (10070) */
 	JN_EMSGSIZE,      /* message larger than the stream's max_msg_size (10054) */
+	/* Added by jss (streams): one row per err_code the stream API returns. */
+	JN_ESTREAMCONFIG, /* invalid stream config / forbidden update (10052) */
+	JN_EREPLICAS,     /* num_replicas > 1 without clustering (10074) */
+	JN_ESTORELIMIT,   /* discard-new limit reached (10077) */
+	JN_EROLLUP,       /* Nats-Rollup not permitted (10111) */
+	JN_ESEALED,       /* invalid operation on sealed stream (10109) */
+	JN_EDELETEDENIED, /* message delete not permitted (10057) */
+	JN_EPURGEDENIED,  /* stream purge not permitted (10110) */
+	JN_EMAXCONSUMERS, /* maximum consumers limit reached (10026) */
+	JN_EHDRSIZE,      /* headers over 64 KiB (10097) */
+	JN_ENOTEMPTY,     /* expected an empty request payload (10038) */
+	JN_ESTREAMGENERAL,/* other stream failure (10051) */
+	JN_ERESOURCES,    /* insufficient resources: account limits (10023) */
+	JN_EWQUNFILTERED, /* workqueue: 2nd unfiltered consumer (10099) */
+	JN_EWQOVERLAP,    /* workqueue: overlapping consumer filters (10100) */
+	JN_EWQDELIVERALL, /* workqueue: consumer must be deliver all (10101) */
+	JN_ESEQNOTFOUND,  /* MSG.DELETE of an interior deleted seq (10043) */
+	/* Added by jsc (consumers): one row per consumer err_code. */
+	JN_ECONSUMERCREATE, /* consumer create / update failed (10012; description varies) */
+	JN_EDURABLENOTINSUBJ, /* consumer expected to be durable but no durable name set in subject (10016) */
+	JN_EDURABLEMISMATCH, /* consumer name in subject does not match durable name in request (10017) */
+	JN_EDURABLENOTSET, /* consumer expected to be durable but a durable name was not set (10018) */
+	JN_EEPHEMERALDURABLE, /* consumer expected to be ephemeral but a durable name was set in request (10020) */
+	JN_ECONSUMERCFGREQ, /* consumer config required (10078) */
+	JN_EDELIVERWILDCARD, /* consumer deliver subject has wildcards (10079) */
+	JN_EPUSHMAXWAITING, /* consumer in push mode can not set max waiting (10080) */
+	JN_EDELIVERCYCLE, /* consumer deliver subject forms a cycle (10081) */
+	JN_EMAXPENDINGNOACK, /* consumer requires ack policy for max ack pending (10082) */
+	JN_ESMALLHEARTBEAT, /* consumer idle heartbeat needs to be >= 100ms (10083) */
+	JN_EPULLNOACK, /* consumer in pull mode requires ack policy (10084) */
+	JN_EPULLRATELIMIT, /* consumer in pull mode can not have rate limit set (10086) */
+	JN_EMAXWAITINGNEG, /* consumer max waiting needs to be positive (10087) */
+	JN_EHBPULL, /* consumer idle heartbeat requires a push based consumer (10088) */
+	JN_EFCPULL, /* consumer flow control requires a push based consumer (10089) */
+	JN_EDIRECTPULL, /* consumer direct requires a push based consumer (10090) */
+	JN_EDIRECTDURABLE, /* consumer direct requires an ephemeral consumer (10091) */
+	JN_EFILTERNOTSUBSET, /* consumer filter subject is not a valid subset of the interest subjects (10093) */
+	JN_EDELIVERPOLICY, /* 10094 (description varies) */
+	JN_ESAMPLEFREQ, /* failed to parse consumer sampling configuration (10095) */
+	JN_EWQEXPLICITACK, /* workqueue stream requires explicit ack (10098) */
+	JN_ECONSUMERNAMELEN, /* consumer name is too long, maximum allowed is 255 (10102) */
+	JN_ECONSUMERNAME, /* durable name can not contain '.', '*', '>' (10103) */
+	JN_ECONSUMERSTORE, /* error creating store for consumer (10104) */
+	JN_ECONSUMERACTIVE, /* consumer already exists and is still active (10105) */
+	JN_ECONSUMERREPLACE, /* consumer replacement durable config not the same (10106) */
+	JN_ECONSUMERDESCLEN, /* consumer description is too long, maximum allowed is 4096 (10107) */
+	JN_EFCNOHEARTBEAT, /* consumer with flow control also needs heartbeats (10108) */
+	JN_EDELIVERSUBJECT, /* invalid push consumer deliver subject (10112) */
+	JN_EMAXBATCHNEG, /* consumer max request batch needs to be > 0 (10114) */
+	JN_EMAXEXPIRESSMALL, /* consumer max request expires needs to be >= 1ms (10115) */
+	JN_EMAXDELIVERBACKOFF, /* max deliver is required to be > length of backoff values (10116) */
+	JN_ECONSUMERPATHSEP, /* Consumer name can not contain path separators (10127) */
+	JN_EFILTERMISMATCH, /* Consumer create request did not match filtered subject from create subject (10131) */
+	JN_EDURABLENAMEMISMATCH, /* Consumer Durable and Name have to be equal if both are provided (10132) */
 	JN_ERR_COUNT
 };
 

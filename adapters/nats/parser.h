@@ -72,6 +72,12 @@ struct jn_nats_parser {
 	uint32_t need;                /* payload bytes (+2 for CRLF) still expected */
 	const char *err;              /* after a failure: the NATS -ERR text, or NULL
 	                                 to close without -ERR */
+	/* Set by the connection engine; nats-server makes these checks on the
+	 * control line, before any payload byte (both 0 after init): */
+	uint8_t hpub_off;             /* HPUB not allowed (no CONNECT headers:true):
+	                                 its control line closes silently */
+	uint8_t connect_first;        /* auth pending: a command not starting with
+	                                 'C' fails at its first byte (-JN_EAUTH) */
 };
 
 void jn_nats_parser_init(struct jn_nats_parser *p, uint32_t max_control_line,
@@ -79,11 +85,12 @@ void jn_nats_parser_init(struct jn_nats_parser *p, uint32_t max_control_line,
 void jn_nats_parser_fini(struct jn_nats_parser *p);
 
 /* Parse buf. Returns 0, the callback's negative value, or on a protocol error
- * -JN_EPROTO / -JN_EMAXCTRL / -JN_EMAXPAYLOAD with p->err set to the -ERR text
- * to send ("Unknown Protocol Operation", "maximum control line exceeded",
- * "Maximum Payload Violation"), or NULL for a malformed argument list (close
- * silently, like nats-server). After an error the parser must not be fed
- * again. */
+ * -JN_EPROTO / -JN_EMAXCTRL / -JN_EMAXPAYLOAD / -JN_EAUTH with p->err set to
+ * the -ERR text to send ("Unknown Protocol Operation", "maximum control line
+ * exceeded", "Maximum Payload Violation", "Authorization Violation"), or NULL
+ * for a malformed argument list or a refused HPUB (close silently, like
+ * nats-server). -JN_ENOMEM (err NULL) when scratch cannot grow. After an
+ * error the parser must not be fed again. */
 int jn_nats_parse(struct jn_nats_parser *p, const uint8_t *buf, size_t len,
                   jn_nats_cmd_fn on_cmd, void *ctx);
 
