@@ -29,6 +29,15 @@ struct jn_listen {
 	int port;
 };
 
+/* "jetstream": {...}. Sizes in bytes, -1 = unlimited. */
+struct jn_js_config {
+	bool enabled;               /* default true */
+	bool sync_interval;         /* "sync": "interval" (default "always") */
+	int64_t sync_interval_ns;   /* "sync_interval"; default 2m */
+	int64_t max_memory;
+	int64_t max_file;
+};
+
 struct jn_config {
 	char *path;                 /* last file loaded, or NULL */
 	char *server_name;          /* owned; default "junction" */
@@ -40,6 +49,7 @@ struct jn_config {
 	struct jn_listen mqtt_listen;
 	struct jn_listen http_listen;
 	struct jn_auth auth;
+	struct jn_js_config jetstream;
 };
 
 /* The embedded conf/junction.json (generated at build time). */
