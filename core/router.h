@@ -41,4 +41,14 @@ int jn_router_publish(struct jn_router *r, struct jn_sublist_cache *cache,
 /* Random member index in [0, n), per-thread fast PRNG. */
 uint32_t jn_router_rand(uint32_t n);
 
+/* For threads that are not I/O workers (syncer callbacks sending PubAcks,
+ * the JetStream timer): the calling thread gets its own epoch registration
+ * on first use (released at thread exit). enter/exit bracket a read section
+ * (nestable); publish_any_thread is jn_router_publish() inside one, with no
+ * match cache. pub->batch must be NULL. Implemented in router_thread.c. */
+void jn_router_thread_enter(void);
+void jn_router_thread_exit(void);
+int jn_router_publish_any_thread(struct jn_router *r, const struct jn_msg *msg,
+                                 struct jn_pub *pub);
+
 #endif
