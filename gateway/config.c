@@ -318,6 +318,53 @@ static int load_listen(struct loader *ld, const json_t *obj, struct jn_listen *l
 	return 0;
 }
 
+/* "http": the listener keys plus the HTTP adapter's own. */
+static int load_http(struct loader *ld, const json_t *obj, struct jn_config *c)
+{
+	int rc = get_object(ld, obj);
+	if (rc < 0)
+		return rc;
+	struct jn_http_opts *h = &c->http;
+	const char *key;
+	json_t *v;
+	json_object_foreach((json_t *)obj, key, v) {
+		size_t mark = path_key(ld, key);
+		long long n;
+		int64_t x;
+		rc = listen_key(ld, key, v, &c->http_listen, true);
+		if (rc != 1) {
+			/* handled (or a bad value) */
+		} else if (strcmp(key, "threads") == 0) {
+			rc = get_int(ld, v, 1, 64, &n);
+			if (rc == 0)
+				h->threads = (unsigned)n;
+		} else if (strcmp(key, "max_connections") == 0) {
+			rc = get_int(ld, v, 1, 1000000, &n);
+			if (rc == 0)
+				h->max_connections = (uint32_t)n;
+		} else if (strcmp(key, "idle_timeout") == 0) {
+			rc = get_duration(ld, v, 1000 * MS_NS, &h->idle_timeout_ns);
+		} else if (strcmp(key, "request_timeout") == 0) {
+			rc = get_duration(ld, v, 1 * MS_NS, &h->request_timeout_ns);
+		} else if (strcmp(key, "sse_ping_interval") == 0) {
+			rc = get_duration(ld, v, 10 * MS_NS, &h->sse_ping_interval_ns);
+		} else if (strcmp(key, "sse_max_buffer") == 0) {
+			rc = get_size(ld, v, 1024, 1LL << 30, &x);
+			if (rc == 0)
+				h->sse_max_buffer = (size_t)x;
+		} else if (strcmp(key, "allow_origin") == 0) {
+			rc = set_str(ld, v, &c->http_allow_origin);
+			h->allow_origin = c->http_allow_origin;
+		} else {
+			rc = unknown(ld);
+		}
+		if (rc < 0)
+			return rc;
+		path_pop(ld, mark);
+	}
+	return 0;
+}
+
 static int load_nats(struct loader *ld, const json_t *obj, struct jn_config *c)
 {
 	int rc = get_object(ld, obj);
@@ -580,7 +627,7 @@ static int load_root(struct loader *ld, const json_t *root, struct jn_config *c)
 		} else if (strcmp(key, "mqtt") == 0) {
 			rc = load_listen(ld, v, &c->mqtt_listen);
 		} else if (strcmp(key, "http") == 0) {
-			rc = load_listen(ld, v, &c->http_listen);
+			rc = load_http(ld, v, c);
 		} else if (strcmp(key, "authorization") == 0) {
 			struct jn_auth a;
 			jn_auth_init(&a);
@@ -621,6 +668,7 @@ int jn_config_init(struct jn_config *c)
 	c->nats_listen = (struct jn_listen){ .enabled = true, .host = "0.0.0.0", .port = 4222 };
 	c->mqtt_listen = (struct jn_listen){ .enabled = false, .host = "0.0.0.0", .port = 1883 };
 	c->http_listen = (struct jn_listen){ .enabled = false, .host = "0.0.0.0", .port = 8080 };
+	jn_http_opts_default(&c->http);
 	jn_nats_opts_default(&c->nats);
 	jn_auth_init(&c->auth);
 	c->server_name = jn_strdup("junction");
@@ -636,6 +684,7 @@ void jn_config_fini(struct jn_config *c)
 	jn_free(c->path);
 	jn_free(c->server_name);
 	jn_free(c->store_dir);
+	jn_free(c->http_allow_origin);
 	jn_auth_fini(&c->auth);
 	memset(c, 0, sizeof *c);
 }

@@ -625,14 +625,13 @@ static int handle_pub(struct nats_client *c, const struct jn_nats_cmd *cmd)
 	const struct jn_nats_str *subj = &cmd->subject;
 	bool route = true;
 	if (!jn_subject_valid_literal(subj->p, subj->len)) {
-		/* 2.9: pedantic gets -ERR yet a wildcard subject is still
-		 * delivered; otherwise an invalid subject is dropped. */
-		if (c->pedantic) {
+		/* 2.9 routes a subject with wildcard tokens (pedantic clients
+		 * also get -ERR): nats.go puts a consumer's filter into the
+		 * $JS.API.CONSUMER.CREATE subject, so dropping it would break
+		 * JetStream. A malformed subject (empty token) is dropped. */
+		if (c->pedantic)
 			proto_err(c, JN_EBADPUBSUBJECT);
-			route = jn_subject_valid_filter(subj->p, subj->len);
-		} else {
-			route = false;
-		}
+		route = jn_subject_valid_filter(subj->p, subj->len);
 	}
 	if (c->pub_perms && !jn_auth_can_publish(c->user, subj->p, subj->len)) {
 		send_perm_err(c, JN_EPERM_PUB, subj, NULL);

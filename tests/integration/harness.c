@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,6 +34,9 @@
 #endif
 #ifndef JN_NATS_SERVER_DEFAULT
 #define JN_NATS_SERVER_DEFAULT "nats-server"
+#endif
+#ifndef JN_MOSQUITTO_DEFAULT
+#define JN_MOSQUITTO_DEFAULT "/usr/sbin/mosquitto"
 #endif
 
 struct it_server *it_srv;
@@ -58,6 +62,12 @@ bool it_is_junction(void)
 {
 	const char *s = getenv("JN_TEST_SERVER");
 	return s == NULL || *s == '\0' || strcmp(s, "junction") == 0;
+}
+
+bool it_is_mosquitto(void)
+{
+	const char *s = getenv("JN_TEST_SERVER");
+	return s != NULL && strcmp(s, "mosquitto") == 0;
 }
 
 /* ---- failure ------------------------------------------------------------ */
@@ -203,7 +213,16 @@ static void write_junction_config(FILE *f, const struct it_config *c, int port)
 	fprintf(f, "},\n");
 	/* Only the NATS listener is under test: keep the gateway's other
 	 * listeners off so cases never collide on fixed ports. */
-	fprintf(f, "  \"mqtt\": {\"enabled\": false},\n  \"http\": {\"enabled\": false}");
+	if (c->mqtt)
+		fprintf(f, "  \"mqtt\": {\"enabled\": true, \"host\": \"127.0.0.1\", \"port\": %d},\n",
+		        it__server.mqtt_port);
+	else
+		fprintf(f, "  \"mqtt\": {\"enabled\": false},\n");
+	if (c->http)
+		fprintf(f, "  \"http\": {\"enabled\": true, \"host\": \"127.0.0.1\", \"port\": %d%s%s}",
+		        it__server.http_port, c->http_extra ? ", " : "", c->http_extra ? c->http_extra : "");
+	else
+		fprintf(f, "  \"http\": {\"enabled\": false}");
 	/* JetStream only when asked, like nats-server without -js. */
 	fprintf(f, ",\n  \"jetstream\": {\"enabled\": %s}", c->jetstream ? "true" : "false");
 	if (c->token || c->users[0].user || c->auth_timeout_ms) {
@@ -299,6 +318,41 @@ static void write_nats_server_config(FILE *f, const struct it_config *c, int por
 	}
 }
 
+/* mosquitto 2.0: one loopback listener, anonymous unless users are given
+ * (their passwords hashed by mosquitto_passwd -U), persistence in the
+ * scratch directory (saved at SIGTERM, loaded at start). NATS permissions
+ * have no mosquitto equivalent here: tests that need them are junction's. */
+static void write_mosquitto_config(FILE *f, const struct it_config *c, int port)
+{
+	fprintf(f, "listener %d 127.0.0.1\n", port);
+	/* run as we are: mosquitto started by root otherwise becomes the user
+	 * "mosquitto", who cannot write the scratch directory */
+	struct passwd *pw_ent = getpwuid(getuid());
+	if (pw_ent != NULL)
+		fprintf(f, "user %s\n", pw_ent->pw_name);
+	fprintf(f, "persistence true\npersistence_location %s/\n", it__dir);
+	fprintf(f, "log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\n");
+	if (it__verbose)
+		fprintf(f, "log_type all\n");
+	if (!c->users[0].user) {
+		fprintf(f, "allow_anonymous true\n");
+		return;
+	}
+	char pw[300];
+	snprintf(pw, sizeof pw, "%s/mosquitto.passwd", it__dir);
+	FILE *pf = fopen(pw, "w");
+	if (pf == NULL)
+		it_fail(__FILE__, __LINE__, "cannot write %s: %s", pw, strerror(errno));
+	for (int i = 0; i < IT_MAX_USERS && c->users[i].user; i++)
+		fprintf(pf, "%s:%s\n", c->users[i].user, c->users[i].password ? c->users[i].password : "");
+	fclose(pf);
+	char cmd[400];
+	snprintf(cmd, sizeof cmd, "mosquitto_passwd -U '%s'", pw);
+	if (system(cmd) != 0)
+		it_fail(__FILE__, __LINE__, "%s failed", cmd);
+	fprintf(f, "allow_anonymous false\npassword_file %s\n", pw);
+}
+
 /* ---- server process ---------------------------------------------------- */
 
 /* A random port in 14000..29999 that nobody listens on right now. It lies
@@ -358,7 +412,9 @@ static void it__spawn(bool append)
 	argv[argc++] = (char *)bin;
 	argv[argc++] = "-c";
 	argv[argc++] = (char *)conf;
-	if (it__verbose) {
+	if (it__verbose && it__server.mosquitto) {
+		argv[argc++] = "-v";
+	} else if (it__verbose) {
 		argv[argc++] = "-D";
 		argv[argc++] = "-V";
 	}
@@ -398,6 +454,10 @@ static void it__spawn(bool append)
 		if (note[0])
 			it_fail(__FILE__, __LINE__, "%s did not start (%s)%s", bin, conf, note);
 		int fd = tcp_connect(it__server.port, 0);
+		if (fd >= 0 && it__server.mqtt_port && it__server.mqtt_port != it__server.port) {
+			close(fd);
+			fd = tcp_connect(it__server.mqtt_port, 0);
+		}
 		if (fd >= 0) {
 			close(fd);
 			break;
@@ -422,18 +482,30 @@ struct it_server *it_start(const struct it_config *cfg)
 		it_fail(__FILE__, __LINE__, "it_start called twice in one test case");
 	memset(&it__server, 0, sizeof it__server);
 	it__server.junction = it_is_junction();
+	it__server.mosquitto = it_is_mosquitto();
 	it__server.port = pick_port();
+	if (it__server.mosquitto)
+		it__server.mqtt_port = it__server.port;
+	while (cfg->mqtt && it__server.junction &&
+	       (it__server.mqtt_port == 0 || it__server.mqtt_port == it__server.port))
+		it__server.mqtt_port = pick_port();
+	while (cfg->http && it__server.junction &&
+	       (it__server.http_port == 0 || it__server.http_port == it__server.port))
+		it__server.http_port = pick_port();
 	snprintf(it__server.url, sizeof it__server.url, "nats://127.0.0.1:%d", it__server.port);
 	snprintf(it__server.dir, sizeof it__server.dir, "%s", it__dir);
 	snprintf(it__server.log, sizeof it__server.log, "%s/server.log", it__dir);
 
 	snprintf(conf, sizeof conf, "%s/%s", it__dir,
-	         it__server.junction ? "junction.json" : "nats-server.conf");
+	         it__server.junction ? "junction.json"
+	         : it__server.mosquitto ? "mosquitto.conf" : "nats-server.conf");
 	f = fopen(conf, "w");
 	if (f == NULL)
 		it_fail(__FILE__, __LINE__, "cannot write %s: %s", conf, strerror(errno));
 	if (it__server.junction)
 		write_junction_config(f, cfg, it__server.port);
+	else if (it__server.mosquitto)
+		write_mosquitto_config(f, cfg, it__server.port);
 	else
 		write_nats_server_config(f, cfg, it__server.port);
 	fclose(f);
@@ -442,6 +514,10 @@ struct it_server *it_start(const struct it_config *cfg)
 		bin = getenv("JN_JUNCTION_BIN");
 		if (bin == NULL || *bin == '\0')
 			bin = JN_JUNCTION_BIN;
+	} else if (it__server.mosquitto) {
+		bin = getenv("JN_MOSQUITTO_BIN");
+		if (bin == NULL || *bin == '\0')
+			bin = JN_MOSQUITTO_DEFAULT;
 	} else {
 		bin = getenv("JN_NATS_SERVER_BIN");
 		if (bin == NULL || *bin == '\0')
@@ -484,9 +560,11 @@ void it_stop(void)
 
 void it_restart(bool kill9)
 {
-	if (it_srv == NULL || it_srv->pid <= 0)
-		it_fail(__FILE__, __LINE__, "it_restart without a running server");
-	if (kill9) {
+	if (it_srv == NULL)
+		it_fail(__FILE__, __LINE__, "it_restart before it_start");
+	if (it_srv->pid <= 0) {
+		/* stopped by it_stop(): just start it again */
+	} else if (kill9) {
 		int st;
 		kill(it_srv->pid, SIGKILL);
 		waitpid(it_srv->pid, &st, 0);
@@ -826,14 +904,16 @@ int it_main(int argc, char **argv, const struct it_test *tests, size_t n)
 
 	const char *which = getenv("JN_TEST_SERVER");
 	if (which != NULL && *which && strcmp(which, "junction") != 0 &&
-	    strcmp(which, "nats-server") != 0) {
-		printf("JN_TEST_SERVER=%s: expected \"junction\" or \"nats-server\"\n", which);
+	    strcmp(which, "nats-server") != 0 && strcmp(which, "mosquitto") != 0) {
+		printf("JN_TEST_SERVER=%s: expected \"junction\", \"nats-server\" or \"mosquitto\"\n",
+		       which);
 		return 2;
 	}
 	it__verbose = v != NULL && *v && strcmp(v, "0") != 0;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
-	printf("server under test: %s\n", it_is_junction() ? "junction" : "nats-server");
+	printf("server under test: %s\n", it_is_junction() ? "junction"
+	                                   : it_is_mosquitto() ? "mosquitto" : "nats-server");
 	for (size_t i = 0; i < n; i++) {
 		bool selected = argc <= 1;
 		for (int a = 1; a < argc; a++)

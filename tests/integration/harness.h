@@ -14,10 +14,16 @@
  * After a case the server is stopped with SIGTERM; junction must then exit 0
  * (clean shutdown is part of what is tested).
  *
+ * MQTT tests (it_config.mqtt) get an MQTT listener on it_srv->mqtt_port;
+ * with JN_TEST_SERVER=mosquitto the server is Debian's mosquitto with a
+ * generated mosquitto.conf (that listener only, persistence in the scratch
+ * directory), so MQTT-only tests prove they check real MQTT behaviour.
+ *
  * Environment:
- *   JN_TEST_SERVER      "junction" (default) or "nats-server"
+ *   JN_TEST_SERVER      "junction" (default), "nats-server" or "mosquitto"
  *   JN_JUNCTION_BIN     junction binary (default: the one CMake built)
  *   JN_NATS_SERVER_BIN  nats-server binary (default: the one CMake found)
+ *   JN_MOSQUITTO_BIN    mosquitto binary (default: /usr/sbin/mosquitto)
  *   JN_TEST_VERBOSE=1   run the server with -D -V and print its log always
  */
 #ifndef JN_IT_HARNESS_H
@@ -59,11 +65,17 @@ struct it_config {
 	int max_connections;
 	int max_subscriptions;     /* per connection */
 	bool jetstream;            /* enable JetStream, store in <dir>/store */
+	bool mqtt;                 /* MQTT listener on it_srv->mqtt_port */
+	bool http;                 /* junction: HTTP listener on it_srv->http_port */
+	const char *http_extra;    /* more members of the "http" object, JSON text */
 };
 
 struct it_server {
 	int pid;
 	int port;
+	int http_port;        /* 0 unless it_config.http */
+	int mqtt_port;        /* 0 unless it_config.mqtt (mosquitto: == port) */
+	bool mosquitto;       /* the server is mosquitto */
 	char url[64];
 	bool junction;        /* false: nats-server */
 	char dir[256];        /* scratch dir: config, log, store */
@@ -80,10 +92,13 @@ struct it_server *it_start(const struct it_config *cfg);
  * exit 0 within 15 s. Called automatically after each passing case. */
 void it_stop(void);
 /* Stop the server (SIGTERM, checked as it_stop does; or SIGKILL when kill9)
- * and start it again with the same config, port and store directory. */
+ * and start it again with the same config, port and store directory. After
+ * it_stop() it just starts the server again. */
 void it_restart(bool kill9);
 /* True when the server under test is junction. */
 bool it_is_junction(void);
+/* True when it is mosquitto (JN_TEST_SERVER=mosquitto). */
+bool it_is_mosquitto(void);
 
 /* ---- failure reporting ------------------------------------------------ */
 
