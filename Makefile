@@ -29,7 +29,8 @@ CTEST_ARGS   ?=
 # Debian 12 packages the build, the tests and the tools need.
 DEPS := cmake make pkg-config gcc clang libclang-rt-14-dev libjansson-dev \
         libmicrohttpd-dev libmosquitto-dev libnng-dev libnats-dev libcmocka-dev \
-        nats-server mosquitto mosquitto-clients libcurl4-openssl-dev python3
+        nats-server mosquitto mosquitto-clients libcurl4-openssl-dev python3 wrk \
+        golang-go golang-github-nats-io-go-nats-dev
 
 .PHONY: all deps build run test fuzz bench clean help
 
