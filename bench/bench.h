@@ -16,7 +16,8 @@
  * machine costs more CPU than the server spends routing the message, so the
  * numbers would measure the client. Request/reply uses raw clients too
  * (reqrep.c). --libnats switches pub/sub subscribers and request/reply back to
- * libnats, the application's view.
+ * libnats, the application's view. The JetStream workloads (js.c) are libnats'
+ * JetStream API throughout.
  */
 #ifndef JN_BENCH_H
 #define JN_BENCH_H
@@ -47,6 +48,11 @@ struct jn_bench_opts {
 	char url2[320], host2[256];
 	int port2;
 	char label[2][64];   /* server names printed in RESULT lines when paired */
+	/* JetStream workloads (js.c) */
+	bool js_async;       /* jspub: js_PublishAsync with a window, not js_Publish */
+	bool js_memory;      /* memory stream instead of file */
+	int window;          /* jspub --async: PubAcks outstanding at most */
+	int batch;           /* jsfetch: messages per fetch */
 };
 
 uint64_t jn_bench_now_ns(void);
@@ -124,5 +130,7 @@ int jn_bench_queue(const struct jn_bench_opts *o);
 int jn_bench_reqlat(const struct jn_bench_opts *o);
 int jn_bench_reqtput(const struct jn_bench_opts *o);
 int jn_bench_idle(const struct jn_bench_opts *o);
+int jn_bench_jspub(const struct jn_bench_opts *o);    /* js.c */
+int jn_bench_jsfetch(const struct jn_bench_opts *o);
 
 #endif

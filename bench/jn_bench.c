@@ -157,6 +157,10 @@ static void usage(void)
 	        "  reqlat   sequential request/reply latency    (-n COUNT -t SECS)\n"
 	        "  reqtput  request/reply throughput, -T requesters (default 8)\n"
 	        "  idle     server RSS per idle connection      (-c CONNS -p PID)\n"
+	        "  jspub    JetStream publish with PubAcks, 1 at a time or --async\n"
+	        "           (--window N, default 4096); file stream or --memory\n"
+	        "  jsfetch  pull consumer: prefill -n msgs (200000), then fetch\n"
+	        "           --batch N (default 256) and ack each\n"
 	        "options:\n"
 	        "  -u URL        server (default nats://127.0.0.1:4222)\n"
 	        "  -s SIZE       payload bytes (default 128)\n"
@@ -170,13 +174,21 @@ static void usage(void)
 	        "  -w MS         silence after which missing messages count as lost (1000)\n"
 	        "  --libnats     pubsub, reqlat, reqtput: libnats clients instead of raw sockets\n"
 	        "  --pair URL2   reqlat: measure URL and URL2 in one run, alternating requests\n"
-	        "  --labels A,B  reqlat --pair: server names for the RESULT lines (server1,server2)\n");
+	        "  --labels A,B  reqlat --pair: server names for the RESULT lines (server1,server2)\n"
+	        "  --async       jspub: js_PublishAsync with a window instead of js_Publish\n"
+	        "  --memory      jspub, jsfetch: memory stream instead of file\n"
+	        "  --window N    jspub --async: outstanding PubAcks at most (4096)\n"
+	        "  --batch N     jsfetch: messages per fetch (256)\n");
 }
 
 static const struct option longopts[] = {
 	{ "libnats", no_argument, NULL, 'L' },
 	{ "pair", required_argument, NULL, 'P' },
 	{ "labels", required_argument, NULL, 'B' },
+	{ "async", no_argument, NULL, 'A' },
+	{ "memory", no_argument, NULL, 'M' },
+	{ "window", required_argument, NULL, 'W' },
+	{ "batch", required_argument, NULL, 'b' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -204,6 +216,10 @@ static int parse_opts(int argc, char **argv, struct jn_bench_opts *o)
 		case 'N': o->name = optarg; break;
 		case 'w': o->drain_ms = atoi(optarg); break;
 		case 'L': o->libnats = true; break;
+		case 'A': o->js_async = true; break;
+		case 'M': o->js_memory = true; break;
+		case 'W': o->window = atoi(optarg); break;
+		case 'b': o->batch = atoi(optarg); break;
 		case 'P':
 			if (parse_pair(o, optarg) != 0) {
 				fprintf(stderr, "jn_bench: bad URL %s\n", optarg);
@@ -227,7 +243,7 @@ int main(int argc, char **argv)
 {
 	struct jn_bench_opts o = {
 		.size = 128, .count = 0, .secs = 3.0, .subs = 0, .threads = 8,
-		.conns = 5000, .pid = 0, .drain_ms = 1000,
+		.conns = 5000, .pid = 0, .drain_ms = 1000, .window = 4096, .batch = 256,
 	};
 	parse_url(&o, "nats://127.0.0.1:4222");
 	parse_labels(&o, "server1,server2");
@@ -241,8 +257,8 @@ int main(int argc, char **argv)
 		usage();
 		return prc == 1 ? 0 : 2;
 	}
-	if (o.size < 0 || o.size > 1 << 20 || o.secs <= 0) {
-		fprintf(stderr, "jn_bench: bad size or time\n");
+	if (o.size < 0 || o.size > 1 << 20 || o.secs <= 0 || o.window < 1 || o.batch < 1) {
+		fprintf(stderr, "jn_bench: bad size, time, window or batch\n");
 		return 2;
 	}
 	raise_nofile();
@@ -264,6 +280,10 @@ int main(int argc, char **argv)
 		rc = jn_bench_reqtput(&o);
 	else if (strcmp(work, "idle") == 0)
 		rc = jn_bench_idle(&o);
+	else if (strcmp(work, "jspub") == 0)
+		rc = jn_bench_jspub(&o);
+	else if (strcmp(work, "jsfetch") == 0)
+		rc = jn_bench_jsfetch(&o);
 	else {
 		fprintf(stderr, "jn_bench: unknown workload %s\n", work);
 		usage();

@@ -8,6 +8,17 @@
 # The table is also written to bench/results/<date>.md with the raw numbers
 # beside it (<date>.tsv). Both servers are stopped on every exit path.
 #
+# Then the JetStream section: nats-server with -js (its default: PubAck after
+# the page cache, fsync every 2 min), Junction's durable default (PubAck after
+# the group-commit fsync), Junction with "sync": "interval", and nats-server
+# with `jetstream { sync_interval: always }` when that nats-server accepts it
+# (2.9.10 does not: the report says so). Each gets a fresh store directory
+# every repetition; a second table compares them.
+#
+#   bash bench/run.sh           core workloads, then JetStream workloads
+#   bash bench/run.sh --js      JetStream workloads only (= JN_BENCH_ONLY=js)
+#   bash bench/run.sh --core    core workloads only      (= JN_BENCH_ONLY=core)
+#
 # Environment (all optional):
 #   JN_BUILD_DIR        build directory with bench/jn_bench and gateway/junction (build)
 #   JUNCTION_BIN        junction binary            (default $JN_BUILD_DIR/gateway/junction)
@@ -20,6 +31,9 @@
 #   JN_BENCH_WORKLOADS  space-separated subset of workload names (all)
 #   JN_BENCH_RESULTS    directory for the report (bench/results)
 #   JN_BENCH_TSV        run nothing: render the table from an earlier <date>.tsv
+#   JN_BENCH_ONLY       all (default), core or js
+#   NATS_ALWAYS_BIN     nats-server for the `sync_interval: always` column
+#                       (default NATS_SERVER_BIN; skipped if it rejects the option)
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -32,6 +46,17 @@ REPS=${JN_BENCH_REPS:-3}
 SECS=${JN_BENCH_SECS:-3}
 RESULTS=${JN_BENCH_RESULTS:-$ROOT/bench/results}
 STAMP=$(date -u +%Y-%m-%d_%H%M)
+ONLY=${JN_BENCH_ONLY:-all}
+for a in "$@"; do
+	case $a in
+	--js) ONLY=js ;;
+	--core) ONLY=core ;;
+	-h | --help) sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+	*) echo "bench: unknown argument $a (try --help)" >&2; exit 2 ;;
+	esac
+done
+[[ $ONLY == all || $ONLY == core || $ONLY == js ]] || { echo "bench: JN_BENCH_ONLY must be all, core or js" >&2; exit 2; }
+NATS_ALWAYS=${NATS_ALWAYS_BIN:-}
 
 # name|jn_bench arguments (PID is replaced by the server's pid)[|extra runs[|pair]]
 # Tail latency is the most sensitive to other load on the shared cores, so the
@@ -50,15 +75,32 @@ ALL_WORKLOADS=(
 	"reqrep-throughput|reqtput -s 128 -T 8"
 )
 
+# JetStream: name|jn_bench arguments. Each run creates its own stream, checks
+# the stream holds exactly what was acknowledged, and deletes it. 128 B
+# payloads; the publishers stop at the time cap, the fetch when the 200,000
+# prefilled messages are consumed or at the time cap.
+JS_WORKLOADS=(
+	"js-pub-sync-file|jspub -s 128"
+	"js-pub-sync-memory|jspub -s 128 --memory"
+	"js-pub-async-file|jspub -s 128 --async --window 4096"
+	"js-pub-async-memory|jspub -s 128 --async --memory --window 4096"
+	"js-fetch-file|jsfetch -s 128 -n 200000 --batch 256"
+)
+
 die() { echo "bench: $*" >&2; exit 2; }
 
 [[ -x $JN_BENCH ]] || die "no $JN_BENCH; build it: cmake --build $BUILD --target jn_bench junction"
 [[ -x $JUNCTION ]] || die "no junction binary at $JUNCTION (set JUNCTION_BIN or build target junction)"
 [[ -n $NATS && -x $NATS ]] || die "nats-server not found (apt-get install nats-server, or set NATS_SERVER_BIN)"
+NATS_ALWAYS=${NATS_ALWAYS:-$NATS}
 
 TMP=$(mktemp -d /tmp/jn-bench.XXXXXX)
 declare -A PID PORT
 SERVERS=(nats-server junction)
+# JetStream servers: the baseline (nats-server's default) first. The
+# sync_interval=always one is added after probing that nats-server accepts it.
+JS_SERVERS=(nats-server-js junction-js junction-js-interval)
+ALWAYS_NOTE=""
 FAILED=0
 
 stop_server() {
@@ -72,7 +114,7 @@ stop_server() {
 }
 
 cleanup() {
-	for s in "${SERVERS[@]}"; do stop_server "$s"; done
+	for s in "${!PID[@]}"; do stop_server "$s"; done
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -118,6 +160,30 @@ start_server() {
 		fi
 		"$JUNCTION" "${args[@]}" -a 127.0.0.1 -p "$port" >>"$TMP/junction.log" 2>&1 &
 		;;
+	# JetStream servers: a fresh store directory each start, all under $TMP
+	# (one filesystem for all of them).
+	nats-server-js)
+		rm -rf "$TMP/store-$s" && mkdir -p "$TMP/store-$s"
+		"$NATS" -a 127.0.0.1 -p "$port" -js -sd "$TMP/store-$s" >>"$TMP/$s.log" 2>&1 &
+		;;
+	nats-server-js-always)
+		rm -rf "$TMP/store-$s" && mkdir -p "$TMP/store-$s"
+		nats_always_conf "$port" "$TMP/store-$s" >"$TMP/$s.conf"
+		"$NATS_ALWAYS" -c "$TMP/$s.conf" >>"$TMP/$s.log" 2>&1 &
+		;;
+	junction-js | junction-js-interval)
+		rm -rf "$TMP/store-$s" && mkdir -p "$TMP/store-$s"
+		local args=(-js -sd "$TMP/store-$s")   # JUNCTION_CONF=none: JUNCTION_BIN is a nats-server
+		if [[ $JCONF_MODE == auto ]]; then
+			# junction-js keeps the default jetstream section: durable.
+			local js=''
+			[[ $s == junction-js-interval ]] && js=',\n  "jetstream": { "sync": "interval", "sync_interval": "2m" }'
+			printf '{\n  "store_dir": "%s",\n  "mqtt": { "host": "127.0.0.1", "port": %d },\n  "http": { "host": "127.0.0.1", "port": %d }'"$js"'\n}\n' \
+				"$TMP/store-$s" "$(free_port)" "$(free_port)" >"$TMP/$s.json"
+			args=(-c "$TMP/$s.json")
+		fi
+		"$JUNCTION" "${args[@]}" -a 127.0.0.1 -p "$port" >>"$TMP/$s.log" 2>&1 &
+		;;
 	esac
 	PID[$s]=$!
 	if ! wait_listening "$port" "${PID[$s]}"; then
@@ -126,6 +192,25 @@ start_server() {
 		stop_server "$s"
 		return 1
 	fi
+}
+
+nats_always_conf() {   # port store-dir
+	printf 'listen: "127.0.0.1:%d"\njetstream {\n  store_dir: "%s"\n  sync_interval: always\n}\n' "$1" "$2"
+}
+
+# Adds nats-server-js-always to JS_SERVERS if that nats-server accepts the
+# option; otherwise leaves a note for the report. Never pretends: without the
+# option there is no column.
+probe_always() {
+	local out
+	out=$("$NATS_ALWAYS" -c <(nats_always_conf "$(free_port)" "$TMP/probe") -t 2>&1)
+	if [[ $? -eq 0 ]]; then
+		JS_SERVERS+=(nats-server-js-always)
+	else
+		ALWAYS_NOTE="$("$NATS_ALWAYS" --version 2>&1 | head -n 1 | sed 's/: / /') rejects \`jetstream { sync_interval: always }\` ($(printf '%s' "$out" | head -n 1 | sed -E 's/^.*:[0-9]+:[0-9]+: //')); set NATS_ALWAYS_BIN to a nats-server that has the option"
+		echo "bench: $ALWAYS_NOTE" >&2
+	fi
+	rm -rf "$TMP/probe"
 }
 
 ensure_server() {
@@ -198,11 +283,15 @@ selected() {
 START=$(date +%s)
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 MAXREP=$((REPS + 2))
+JS_REPS=$REPS
 if [[ -n ${JN_BENCH_TSV:-} ]]; then
 	# Only render the table again from the raw runs of an earlier report.
 	cp "$JN_BENCH_TSV" "$TMP/results.tsv" || die "cannot read $JN_BENCH_TSV"
 	MAXREP=0
+	JS_REPS=0
 fi
+[[ $ONLY == js ]] && MAXREP=0
+[[ $ONLY == core ]] && JS_REPS=0
 for ((rep = 1; rep <= MAXREP; rep++)); do
 	# Fresh servers each repetition, so idle-conns (first) measures an unused heap.
 	for s in "${SERVERS[@]}"; do stop_server "$s"; start_server "$s" || FAILED=1; done
@@ -222,28 +311,46 @@ for ((rep = 1; rep <= MAXREP; rep++)); do
 		i=$((i + 1))
 	done
 done
+for s in "${SERVERS[@]}"; do stop_server "$s"; done
+CORE_ELAPSED=$(($(date +%s) - START))
+
+# JetStream section: the servers of JS_SERVERS, every workload against each,
+# the order rotating by repetition and workload.
+if ((JS_REPS > 0)); then
+	probe_always
+fi
+for ((rep = 1; rep <= JS_REPS; rep++)); do
+	# Fresh servers and empty store directories each repetition.
+	for s in "${JS_SERVERS[@]}"; do stop_server "$s"; start_server "$s" || FAILED=1; done
+	i=0
+	for w in "${JS_WORKLOADS[@]}"; do
+		IFS='|' read -r name argstr <<<"$w"
+		read -r -a args <<<"$argstr"
+		selected "$name" || continue
+		n=${#JS_SERVERS[@]}
+		for ((k = 0; k < n; k++)); do
+			s=${JS_SERVERS[$(((rep + i + k) % n))]}
+			# Write back everyone's dirty pages first: an ext4 fsync commits
+			# the journal with other files' pending data, so the previous
+			# server's unsynced writes would slow this server's fsyncs.
+			sync -f "$TMP"
+			run_one "$s" "$rep" "$name" "${args[@]}"
+		done
+		i=$((i + 1))
+	done
+done
+for s in "${JS_SERVERS[@]}"; do stop_server "$s"; done
 ELAPSED=$(($(date +%s) - START))
+JS_ELAPSED=$((ELAPSED - CORE_ELAPSED))
 
 NATS_VER=$("$NATS" --version 2>&1 | head -n 1)
 JN_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "uncommitted")
 CPU=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+STORE_FS=$(findmnt -n -o FSTYPE,SOURCE --target "$TMP" 2>/dev/null | tr -s ' ' || stat -f -c %T "$TMP")
 
-report() {
-	echo "# Junction vs nats-server, $(date -u '+%Y-%m-%d %H:%M UTC')"
-	echo
-	if [[ -n ${JN_BENCH_TSV:-} ]]; then
-		echo "- re-rendered from $JN_BENCH_TSV; the lines below describe this machine now, not that run"
-	fi
-	echo "- command: \`bash bench/run.sh\` (JN_BUILD_DIR=$BUILD, JN_BENCH_REPS=$REPS, JN_BENCH_SECS=$SECS), ${ELAPSED}s"
-	echo "- machine: $(nproc) cores ($CPU), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo);" \
-		"client and servers SHARE these cores, nothing is pinned; only one server is loaded at a time"
-	echo "- servers: $NATS_VER (Debian, no JetStream) vs junction $JN_REV (default config, no JetStream), both on 127.0.0.1"
-	echo "- each value is the median of $REPS runs ($((REPS + 2)) for latency), ±x% is half the range of the runs; ratio = junction / nats-server"
-	echo "- load average before / after: $LOAD_START / $(cut -d' ' -f1-3 /proc/loadavg) (anything above ~0 before means other processes shared the cores)"
-	echo
-	echo "| workload | metric | nats-server | junction | ratio | better |"
-	echo "|---|---|---:|---:|---:|---|"
-	awk -F'\t' '
+# Helpers shared by both tables' awk programs. Input: results.tsv rows
+# server, rep, workload, metric, value, unit, better (value FAIL: a failed run).
+AWK_LIB='
 	function fmt(v, u) {
 		if (v == "") return "FAIL"
 		if (u == "msgs/s" || u == "reqs/s" || u == "conns/s" || u == "bytes" || u == "KiB" || u == "msgs" || u == "reqs")
@@ -265,12 +372,12 @@ report() {
 		if (m == "" || m + 0 == 0 || hi == lo) return ""
 		return sprintf(" ±%.0f%%", 50 * (hi - lo) / m)
 	}
-	$4 == "FAIL" {
-		fail[$1, $3] = 1
-		if (!(($3) in fseen)) { fseen[$3] = 1; forder[++nfw] = $3 }
-		next
-	}
-	{
+	function collect() {
+		if ($4 == "FAIL") {
+			fail[$1, $3] = 1
+			if (!(($3) in fseen)) { fseen[$3] = 1; forder[++nfw] = $3 }
+			return
+		}
 		k = $3 SUBSEP $4
 		if (!(k in seen)) { seen[k] = 1; order[++nk] = k; unit[k] = $6; better[k] = $7 }
 		measured[$3] = 1
@@ -279,6 +386,48 @@ report() {
 		byrep[$1, k, $2] = $5
 		if ($2 + 0 > maxrep) maxrep = $2 + 0
 	}
+	function betterness(k) {
+		return better[k] == "higher" ? "higher is better" : better[k] == "lower" ? "lower is better" : "info"
+	}
+	# Verdict from the runs taken side by side (same repetition, close in
+	# time; paired runs even interleaved): the median of cand/base run by
+	# run, which background load disturbs less than two separate medians.
+	# med[server, k] must hold the medians.
+	function target(k, label, dir, base, cand, bname, cname,    n, j, r, a, b, runs, wins, q, i, x, t, pr, ok, noise) {
+		n = med[base, k]; j = med[cand, k]
+		if (n == "" || j == "") { printf "- %s: not measured\n", label; return }
+		runs = wins = 0
+		for (r = 1; r <= maxrep; r++) {
+			if (!((base, k, r) in byrep) || !((cand, k, r) in byrep)) continue
+			a = byrep[cand, k, r] + 0; b = byrep[base, k, r] + 0
+			if (b == 0) continue
+			q[++runs] = a / b
+			if (dir > 0 ? a >= b : a <= b) wins++
+		}
+		if (runs == 0) { printf "- %s: not measured\n", label; return }
+		for (i = 2; i <= runs; i++) { t = q[i]; for (x = i - 1; x >= 1 && q[x] > t; x--) q[x + 1] = q[x]; q[x + 1] = t }
+		pr = runs % 2 ? q[(runs + 1) / 2] : (q[runs / 2] + q[runs / 2 + 1]) / 2
+		ok = dir > 0 ? pr >= 1 : pr <= 1
+		noise = (wins > 0 && wins < runs) ? "; not in every run, so within noise" : ""
+		printf "- %s: %s (run-by-run ratio %.2f, %s ahead in %d of %d runs%s; medians: %s %s vs %s %s %s)\n",
+			label, ok ? "MET" : "MISSED", pr, cname, wins, runs, noise, cname, num(j), bname, num(n), unit[k]
+	}
+	function num(v) {
+		return v + 0 >= 1000 ? sprintf("%.0f", v) : sprintf("%.1f", v)
+	}
+'
+
+core_table() {
+	echo "## Core NATS"
+	echo
+	echo "- servers: $NATS_VER (Debian, JetStream off) vs junction $JN_REV (default config; its JetStream is on but unused here), both on 127.0.0.1"
+	echo "- each value is the median of $REPS runs ($((REPS + 2)) for latency), ±x% is half the range of the runs; ratio = junction / nats-server"
+	echo
+	echo "| workload | metric | nats-server | junction | ratio | better |"
+	echo "|---|---|---:|---:|---:|---|"
+	awk -F'\t' "$AWK_LIB"'
+	$1 != "nats-server" && $1 != "junction" { next }   # the JetStream servers have their own table
+	{ collect() }
 	END {
 		for (o = 1; o <= nk; o++) {
 			k = order[o]; split(k, p, SUBSEP)
@@ -286,10 +435,9 @@ report() {
 			j = median("junction" SUBSEP k); jf = fmt(j, unit[k]) spread(j)
 			r = "-"
 			if (n != "" && j != "" && n + 0 != 0) r = sprintf("%.2f", j / n)
-			b = better[k] == "higher" ? "higher is better" : better[k] == "lower" ? "lower is better" : "info"
 			if (fail["nats-server", p[1]]) nf = nf " (a run failed)"
 			if (fail["junction", p[1]]) jf = jf " (a run failed)"
-			printf "| %s | %s | %s | %s | %s | %s |\n", p[1], p[2], nf, jf, r, b
+			printf "| %s | %s | %s | %s | %s | %s |\n", p[1], p[2], nf, jf, r, betterness(k)
 			med["nats-server", k] = n; med["junction", k] = j
 		}
 		# Workloads that never produced a number still get a row.
@@ -300,35 +448,94 @@ report() {
 		print ""
 		print "Targets (issue): pub/sub 128 B msgs/s >= nats-server; req/rep p99 <= nats-server; RSS per idle connection <= nats-server."
 		print ""
-		target("pubsub-128B" SUBSEP "subscriber msgs/s", "pub/sub 128 B subscriber msgs/s", 1)
-		target("reqrep-latency" SUBSEP "p99 latency", "req/rep p99 latency", -1)
-		target("idle-conns" SUBSEP "RSS per idle conn", "RSS per idle connection", -1)
-	}
-	# Verdict from the runs taken side by side (same repetition, close in
-	# time; paired runs even interleaved): the median of junction/nats-server
-	# run by run, which background load disturbs less than two separate medians.
-	function target(k, label, dir,    n, j, r, a, b, runs, wins, q, i, x, t, pr, ok, noise) {
-		n = med["nats-server", k]; j = med["junction", k]
-		if (n == "" || j == "") { printf "- %s: not measured\n", label; return }
-		runs = wins = 0
-		for (r = 1; r <= maxrep; r++) {
-			if (!(("nats-server", k, r) in byrep) || !(("junction", k, r) in byrep)) continue
-			a = byrep["junction", k, r] + 0; b = byrep["nats-server", k, r] + 0
-			if (b == 0) continue
-			q[++runs] = a / b
-			if (dir > 0 ? a >= b : a <= b) wins++
-		}
-		if (runs == 0) { printf "- %s: not measured\n", label; return }
-		for (i = 2; i <= runs; i++) { t = q[i]; for (x = i - 1; x >= 1 && q[x] > t; x--) q[x + 1] = q[x]; q[x + 1] = t }
-		pr = runs % 2 ? q[(runs + 1) / 2] : (q[runs / 2] + q[runs / 2 + 1]) / 2
-		ok = dir > 0 ? pr >= 1 : pr <= 1
-		noise = (wins > 0 && wins < runs) ? "; not in every run, so within noise" : ""
-		printf "- %s: %s (run-by-run ratio %.2f, junction ahead in %d of %d runs%s; medians: junction %s vs nats-server %s %s)\n",
-			label, ok ? "MET" : "MISSED", pr, wins, runs, noise, num(j), num(n), unit[k]
-	}
-	function num(v) {
-		return v + 0 >= 1000 ? sprintf("%.0f", v) : sprintf("%.1f", v)
+		target("pubsub-128B" SUBSEP "subscriber msgs/s", "pub/sub 128 B subscriber msgs/s", 1, "nats-server", "junction", "nats-server", "junction")
+		target("reqrep-latency" SUBSEP "p99 latency", "req/rep p99 latency", -1, "nats-server", "junction", "nats-server", "junction")
+		target("idle-conns" SUBSEP "RSS per idle conn", "RSS per idle connection", -1, "nats-server", "junction", "nats-server", "junction")
 	}' "$TMP/results.tsv"
+}
+
+js_table() {
+	local always=0
+	grep -q '^nats-server-js-always	' "$TMP/results.tsv" && always=1
+	echo "## JetStream"
+	echo
+	echo "- nats-server (default): ${NATS_VER/: / }, \`-js -sd DIR\`: PubAck once the message is written (page cache), fsync every 2 min"
+	echo "- junction (durable): default config: PubAck only after the group-commit fsync that covers the message"
+	echo "- junction (interval): \`\"jetstream\": { \"sync\": \"interval\", \"sync_interval\": \"2m\" }\`, nats-server's behaviour"
+	if ((always)); then
+		echo "- nats-server (sync always): $("$NATS_ALWAYS" --version 2>&1 | head -n 1), \`jetstream { sync_interval: always }\`"
+	elif [[ -n $ALWAYS_NOTE ]]; then
+		echo "- nats-server (sync always): not measured: $ALWAYS_NOTE"
+	else
+		echo "- nats-server (sync always): not measured"
+	fi
+	echo "- store directories: a fresh one per server and repetition under $TMP ($STORE_FS), \`sync -f\` before every run; 128 B payloads; async window 4096 PubAcks; fetch: 200,000 prefilled messages, batches of 256, natsMsg_Ack on each"
+	echo "- each value is the median of $REPS runs, ±x% is half the range; ratios are junction (durable) / the column before them, except \"interval / ns\" = junction (interval) / nats-server (default)"
+	echo
+	echo "| workload | metric | nats-server (default) | junction (durable) | ratio | junction (interval) | interval / ns | nats-server (sync always) | durable / always | better |"
+	echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"
+	awk -F'\t' -v always="$always" "$AWK_LIB"'
+	$1 !~ /-js/ { next }   # the core servers have their own table
+	{ collect() }
+	function cell(s, k, w,    m, f) {
+		m = median(s SUBSEP k); f = fmt(m, unit[k]) spread(m)
+		if (fail[s, w]) f = f " (a run failed)"
+		med[s, k] = m
+		return f
+	}
+	function ratio(a, b) {
+		return (a != "" && b != "" && b + 0 != 0) ? sprintf("%.2f", a / b) : "-"
+	}
+	END {
+		B = "nats-server-js"; J = "junction-js"; I = "junction-js-interval"; A = "nats-server-js-always"
+		for (o = 1; o <= nk; o++) {
+			k = order[o]; split(k, p, SUBSEP)
+			bf = cell(B, k, p[1]); jf = cell(J, k, p[1]); jif = cell(I, k, p[1])
+			af = always ? cell(A, k, p[1]) : "n/a"
+			printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", p[1], p[2], bf, jf,
+				ratio(med[J, k], med[B, k]), jif, ratio(med[I, k], med[B, k]), af,
+				always ? ratio(med[J, k], med[A, k]) : "-", betterness(k)
+		}
+		for (o = 1; o <= nfw; o++)
+			if (!(forder[o] in measured))
+				printf "| %s | (every run failed) | %s | %s | - | %s | - | %s | - | - |\n", forder[o],
+					fail[B, forder[o]] ? "FAIL" : "-", fail[J, forder[o]] ? "FAIL" : "-",
+					fail[I, forder[o]] ? "FAIL" : "-", fail[A, forder[o]] ? "FAIL" : "-"
+		print ""
+		print "Targets (issue): async file publish and pull fetch msgs/s >= nats-server (default), even with junction durable."
+		print ""
+		target("js-pub-async-file" SUBSEP "acked msgs/s", "async publish, file, acked msgs/s", 1, B, J, "nats-server (default)", "junction (durable)")
+		target("js-fetch-file" SUBSEP "fetched+acked msgs/s", "pull fetch+ack msgs/s", 1, B, J, "nats-server (default)", "junction (durable)")
+		if (always) {
+			print ""
+			print "Durable against durable (no target): junction (durable) vs nats-server with sync_interval always."
+			print ""
+			target("js-pub-sync-file" SUBSEP "acked msgs/s", "sync publish, file, acked msgs/s", 1, A, J, "nats-server (sync always)", "junction (durable)")
+			target("js-pub-async-file" SUBSEP "acked msgs/s", "async publish, file, acked msgs/s", 1, A, J, "nats-server (sync always)", "junction (durable)")
+		}
+	}' "$TMP/results.tsv"
+}
+
+report() {
+	echo "# Junction vs nats-server, $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo
+	if [[ -n ${JN_BENCH_TSV:-} ]]; then
+		echo "- re-rendered from $JN_BENCH_TSV; the lines below describe this machine now, not that run"
+	fi
+	local cmd="bash bench/run.sh"
+	[[ $ONLY != all ]] && cmd+=" --$ONLY"
+	echo "- command: \`$cmd\` (JN_BUILD_DIR=$BUILD, JN_BENCH_REPS=$REPS, JN_BENCH_SECS=$SECS), ${ELAPSED}s (core ${CORE_ELAPSED}s, JetStream ${JS_ELAPSED}s)"
+	echo "- machine: $(nproc) cores ($CPU), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo);" \
+		"client and servers SHARE these cores, nothing is pinned; only one server is loaded at a time"
+	echo "- load average before / after: $LOAD_START / $(cut -d' ' -f1-3 /proc/loadavg) (anything above ~0 before means other processes shared the cores)"
+	if grep -qE '^(nats-server|junction)	' "$TMP/results.tsv"; then
+		echo
+		core_table
+	fi
+	if grep -q '^[^	]*-js[^	]*	' "$TMP/results.tsv"; then
+		echo
+		js_table
+	fi
 }
 
 mkdir -p "$RESULTS"
