@@ -499,7 +499,15 @@ static void tick(struct jn_worker *w)
 		if (atomic_load(&c->closing))
 			continue;
 		if (stopping) {
-			jn_link_close(&c->link, "Server Shutdown");
+			/* What the peer sent before the shutdown is processed first:
+			 * the batch that saw `stopping` may have read only part of
+			 * it (a retained set read, its clear still in the socket),
+			 * and the close below discards unread input. Data sent
+			 * before the signal is already in the socket buffer, so one
+			 * bounded read_conn() (which stops at EAGAIN) gets it. */
+			read_conn(w, c);
+			if (!atomic_load(&c->closing))
+				jn_link_close(&c->link, "Server Shutdown");
 			continue;
 		}
 		if (c->svc->proto->on_tick)
