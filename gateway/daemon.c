@@ -28,6 +28,7 @@
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
+#include "adapters/mqtt/server.h"
 #include "adapters/nats/server.h"
 #include "core/alloc.h"
 #include "core/epoch.h"
@@ -50,6 +51,7 @@ struct jn_daemon {
 	struct jn_nats_server *nats;
 	struct jn_service nats_svc;
 	struct jn_listener *nats_listener;
+	struct jn_mqtt_server *mqtt;    /* NULL when disabled */
 	struct jn_service mqtt_svc;
 	struct jn_listener *mqtt_listener;
 	struct jn_http_server *http;    /* NULL when disabled */
@@ -110,17 +112,35 @@ static unsigned worker_count(int configured)
 	return n > 0 ? (unsigned)n : 1;
 }
 
-/* The MQTT listener, when enabled (not available yet: see mqtt_start). */
+/* The MQTT server and its listener, when enabled; sessions and retained
+ * messages persist under <store_dir>/mqtt. */
 static int mqtt_start(struct jn_daemon *d, const struct jn_config *cfg, char *err, size_t errlen)
 {
 	if (!cfg->mqtt_listen.enabled)
 		return 0;
-	/* The MQTT adapter lands in its own change; until then the listener
-	 * is configured but not opened. */
-	(void)d; (void)err; (void)errlen;
-	jn_info("mqtt: not available yet in this version; %s:%d not opened",
-	        cfg->mqtt_listen.host, cfg->mqtt_listen.port);
-	return 0;
+	struct jn_mqtt_opts mo;
+	jn_mqtt_opts_default(&mo);
+	mo.host = cfg->mqtt_listen.host;
+	mo.port = cfg->mqtt_listen.port;
+	char dir[4096];
+	snprintf(dir, sizeof dir, "%s/mqtt", cfg->store_dir);
+	mo.store_dir = dir;
+	int rc = jn_mqtt_server_new(&mo, &d->router, &cfg->auth, &d->mqtt);
+	if (rc < 0) {
+		snprintf(err, errlen, "mqtt: cannot start with store directory \"%.150s\": %s", dir,
+		         jn_strerror(rc));
+		return -1;
+	}
+	d->mqtt_svc = (struct jn_service){
+		.name = "mqtt",
+		.proto = &jn_mqtt_proto,
+		.server = d->mqtt,
+		.max_pending = mo.max_pending,
+		.write_deadline_ns = mo.write_deadline_ns,
+	};
+	d->mqtt_listener = jn_listener_open(cfg->mqtt_listen.host, cfg->mqtt_listen.port,
+	                                    &d->mqtt_svc, err, errlen);
+	return d->mqtt_listener ? 0 : -1;
 }
 
 static void mqtt_watch(struct jn_daemon *d, bool on)
@@ -375,6 +395,8 @@ void jn_daemon_free(struct jn_daemon *d)
 	}
 	if (d->nats)
 		jn_nats_server_free(d->nats);
+	if (d->mqtt)
+		jn_mqtt_server_free(d->mqtt);   /* persists what is left; before the router */
 	if (d->router_ok)
 		jn_router_fini(&d->router);
 	jn_epoch_drain();
