@@ -412,8 +412,13 @@ static int attach(struct mq_conn *c, const char *cid, uint32_t cid_len, bool cle
 			return -JN_ENOMEM;
 		pthread_mutex_lock(&s->lock);
 		if (s->dead) {
-			/* its last connection just ended it: a new one is due */
+			/* Its last connection just ended it: a new one is due. That
+			 * connection unlinks it from the registry only after dropping
+			 * the session lock, so on a loaded machine we can get here
+			 * again and again before it does: unlink it ourselves
+			 * (idempotent) so the next lookup creates a fresh session. */
 			pthread_mutex_unlock(&s->lock);
+			jn__mqtt_session_unregister(s);
 			jn__mqtt_session_unref(s);
 			continue;
 		}
