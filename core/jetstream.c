@@ -156,6 +156,24 @@ static int reg_snapshot(struct jn_js *js, struct jn_stream ***out)
 	return (int)n;
 }
 
+/* Without js->mu around the stream locks: a stream may take js->mu under
+ * its own lock (account limits), so the order is never js->mu then st->mu. */
+bool jn_js_captures(struct jn_js *js, const char *subj, size_t len)
+{
+	struct jn_stream **a;
+	int n = reg_snapshot(js, &a);
+	if (n < 0)
+		return false;
+	bool yes = false;
+	for (int i = 0; i < n; i++) {
+		if (!yes && !jn_stream_closed(a[i]) && jn_stream_subject_match(a[i], subj, len))
+			yes = true;
+		jn_stream_unref(a[i]);
+	}
+	jn_free(a);
+	return yes;
+}
+
 static void snapshot_free(struct jn_stream **a, int n)
 {
 	for (int i = 0; i < n; i++)
@@ -213,8 +231,30 @@ bool jn__js_over_limit(struct jn_js *js, enum jn_store_type t, uint64_t add)
 
 /* ---- publishing -------------------------------------------------------- */
 
+/* jn_js_api_call(): the reply subject its request carries, and where the
+ * answer published to it goes instead of the router. Thread-local because
+ * the handlers answer inline on the calling thread. */
+struct api_call {
+	char reply[48];
+	size_t reply_len;
+	json_t *resp;
+	bool bad_json;
+};
+static _Thread_local struct api_call *tl_call;
+
 int jn_js_publish(struct jn_js *js, struct jn_pub *pub, const struct jn_msg *msg)
 {
+	struct api_call *c = tl_call;
+	if (c && msg->subject_len == c->reply_len &&
+	    memcmp(msg->subject, c->reply, c->reply_len) == 0) {
+		json_error_t e;
+		json_t *o = json_loadb((const char *)msg->data, msg->data_len, 0, &e);
+		if (!o)
+			c->bad_json = true;
+		json_decref(c->resp);
+		c->resp = o;
+		return 1;
+	}
 	struct jn_pub p = { .origin_id = 0, .batch = pub ? pub->batch : NULL };
 	if (pub)
 		return jn_router_publish(js->router, NULL, msg, &p);
@@ -891,6 +931,37 @@ static void api_deliver(struct jn_sub *sub, const struct jn_msg *req, struct jn_
 	}
 	/* Anything else (DIRECT.GET: the stream's own subscription; templates,
 	 * snapshots, leader stepdown, ...): no reply, as nats-server. */
+}
+
+int jn_js_api_call(struct jn_js *js, const char *op, const char *body, size_t len,
+                   json_t **resp)
+{
+	*resp = NULL;
+	char subj[1024];
+	int n = snprintf(subj, sizeof subj, JN_JS_API_PREFIX "%s", op);
+	if (n < 0 || (size_t)n >= sizeof subj)
+		return -JN_EINVAL;
+	static _Atomic uint64_t next_id;
+	struct api_call call = { .resp = NULL };
+	/* Nobody can subscribe to this: "_JN_API" is reserved by no client, and
+	 * the answer never reaches the router anyway (jn_js_publish). The id
+	 * keeps nested calls apart. */
+	call.reply_len = (size_t)snprintf(call.reply, sizeof call.reply, "_JN_API.%llu",
+	                                  (unsigned long long)atomic_fetch_add(&next_id, 1));
+	struct jn_msg req = { .subject = subj, .subject_len = (uint32_t)n,
+	                      .reply = call.reply, .reply_len = (uint32_t)call.reply_len,
+	                      .data = (const uint8_t *)(body ? body : ""),
+	                      .data_len = (uint32_t)(body ? len : 0) };
+	struct api_call *saved = tl_call;
+	tl_call = &call;
+	jn_router_thread_enter();
+	api_deliver(&js->api_sub, &req, NULL);
+	jn_router_thread_exit();
+	tl_call = saved;
+	if (!call.resp)
+		return call.bad_json ? -JN_ENOMEM : -JN_ETIMEOUT;
+	*resp = call.resp;
+	return 0;
 }
 
 /* ---- open / recover / close / tick ------------------------------------ */

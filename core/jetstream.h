@@ -91,6 +91,46 @@ int jn_js_respond(struct jn_js *js, struct jn_pub *pub, const struct jn_msg *req
 int jn_js_respond_error(struct jn_js *js, struct jn_pub *pub, const struct jn_msg *req,
                         const char *type_suffix, int err, const char *desc);
 
+/* The outcome of jn_js_publish_acked(): what the capturing stream said.
+ * Pointers are valid during the callback only. */
+struct jn_js_puback {
+	int err;               /* 0, or why the stream refused or failed to store
+	                        * it (-JN_EWRONGLASTSEQ, -JN_ESTORELIMIT, ...) */
+	const char *stream;    /* the capturing stream; NULL: no stream captured it */
+	uint64_t seq;          /* its stream sequence (0 on error / not captured) */
+	bool duplicate;        /* Nats-Msg-Id seen within the duplicate window */
+	const char *err_desc;  /* with err: the PubAck's description, or NULL */
+};
+typedef void (*jn_js_puback_fn)(void *arg, const struct jn_js_puback *ack);
+
+/* Publish msg through the router like any publisher (every subscriber and
+ * the capturing stream, if any, see it) and learn the stream's verdict
+ * without a reply subject: done(arg, ack) is called exactly once, either
+ * inline before this returns (no stream captures the subject, the stream
+ * refused it, or it is already durable) or later from a syncer thread once
+ * the write is fsynced (sync "always"). msg->reply, if set, is delivered to
+ * subscribers as usual but the stream answers the hook, not the reply.
+ * pub/cache: the worker's (caller inside its epoch section), or pub NULL on
+ * any other thread. Returns deliveries made (>= 0) with done called or to be
+ * called, or a negative error with done NOT called. */
+int jn_js_publish_acked(struct jn_js *js, struct jn_sublist_cache *cache,
+                        const struct jn_msg *msg, struct jn_pub *pub,
+                        jn_js_puback_fn done, void *arg);
+
+/* Call the JetStream API in-process, exactly as a NATS client's request on
+ * "$JS.API.<op>" with payload body (may be NULL) would: *resp is the JSON
+ * answer (new reference; it may be an {"error":{..}} object, as on the
+ * wire). For every op answered inline (all but CONSUMER.MSG.NEXT, which
+ * needs a real reply subject); -JN_ETIMEOUT when nothing was answered
+ * (unknown op, or no reply expected). Any thread that is not inside an
+ * epoch read section (it brackets the call with jn_router_thread_enter/
+ * exit); not from inside a deliver callback. */
+int jn_js_api_call(struct jn_js *js, const char *op, const char *body, size_t len,
+                   json_t **resp);
+
+/* Would a publish on literal subject subj be stored by some stream? */
+bool jn_js_captures(struct jn_js *js, const char *subj, size_t len);
+
 /* Account-wide counts for INFO and limits. */
 uint64_t jn_js_consumer_count(struct jn_js *js);
 

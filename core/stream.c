@@ -968,14 +968,38 @@ struct ack_ctx {
 	struct jn_js *js;
 	uint64_t seq;
 	bool dup;
+	jn_js_puback_fn hook_fn;   /* set: tell it instead of publishing a PubAck */
+	void *hook_arg;
 	uint32_t reply_len;
 	char stream[2 * JN_JS_NAME_MAX + 1];   /* escaped */
+	char name[JN_JS_NAME_MAX + 1];         /* as is, for the hook */
 	char reply[];
 };
 
 /* Set while this thread calls jn_store_when_durable: a callback that fires
  * inline reuses the publishing worker's pub (its batch). */
 static _Thread_local struct jn_pub *inline_pub;
+
+/* jn_js_publish_acked(): set on the publishing thread for the duration of
+ * its router publish. Delivery to a stream's ingest subscription is a
+ * direct call on that thread, so the first ingest reached takes the hook
+ * (and clears it: a publish made while ingesting, e.g. a push delivery,
+ * must not take it too). Overlapping subjects are refused between streams,
+ * so at most one stream can capture a subject. */
+struct ack_hook {
+	jn_js_puback_fn fn;
+	void *arg;
+	bool claimed;
+};
+static _Thread_local struct ack_hook *tl_hook;
+
+static void hook_tell(jn_js_puback_fn fn, void *arg, const char *stream, uint64_t seq,
+                      bool dup, int err, const char *desc)
+{
+	struct jn_js_puback a = { .err = err, .stream = stream, .seq = err ? 0 : seq,
+	                          .duplicate = dup, .err_desc = desc };
+	fn(arg, &a);
+}
 
 static void send_ack(struct jn_js *js, struct jn_pub *pub, const char *reply, size_t rlen,
                      const char *stream_esc, uint64_t seq, bool dup, int err,
@@ -1008,6 +1032,12 @@ static void send_ack(struct jn_js *js, struct jn_pub *pub, const char *reply, si
 static void durable_cb(void *arg, int err)
 {
 	struct ack_ctx *a = arg;
+	if (a->hook_fn) {
+		hook_tell(a->hook_fn, a->hook_arg, a->name, a->seq, a->dup,
+		          err ? -JN_ESTORELIMIT : 0, err ? jn_strerror(err) : NULL);
+		jn_free(a);
+		return;
+	}
 	send_ack(a->js, inline_pub, a->reply, a->reply_len, a->stream, a->seq, a->dup, err,
 	         err ? jn_strerror(err) : NULL);
 	jn_free(a);
@@ -1015,24 +1045,36 @@ static void durable_cb(void *arg, int err)
 
 static void ack_when_durable(struct jn_stream *st, struct jn_store *store,
                              struct jn_pub *pub, const struct jn_msg *msg,
-                             const char *stream_esc, uint64_t seq, bool dup)
+                             const char *stream_esc, uint64_t seq, bool dup,
+                             struct ack_hook *hook)
 {
 	struct ack_ctx *a = jn_malloc(sizeof *a + msg->reply_len);
-	if (!a)
+	if (!a) {
+		if (hook)
+			hook_tell(hook->fn, hook->arg, st->name, 0, false, -JN_ENOMEM, NULL);
 		return;   /* the client times out and retries */
+	}
 	a->js = st->js;
 	a->seq = seq;
 	a->dup = dup;
+	a->hook_fn = hook ? hook->fn : NULL;
+	a->hook_arg = hook ? hook->arg : NULL;
+	snprintf(a->name, sizeof a->name, "%s", st->name);
 	a->reply_len = msg->reply_len;
-	memcpy(a->reply, msg->reply, msg->reply_len);
+	if (msg->reply_len)   /* no reply with jn_js_publish_acked: NULL */
+		memcpy(a->reply, msg->reply, msg->reply_len);
 	snprintf(a->stream, sizeof a->stream, "%s", stream_esc);
 	struct jn_pub *saved = inline_pub;
 	inline_pub = pub;
 	int rc = jn_store_when_durable(store, seq, durable_cb, a);
 	inline_pub = saved;
 	if (rc) {
-		send_ack(st->js, pub, msg->reply, msg->reply_len, stream_esc, 0, false, -JN_ESTORELIMIT,
-		         jn_strerror(rc));
+		if (hook)
+			hook_tell(hook->fn, hook->arg, st->name, 0, false, -JN_ESTORELIMIT,
+			          jn_strerror(rc));
+		else
+			send_ack(st->js, pub, msg->reply, msg->reply_len, stream_esc, 0, false,
+			         -JN_ESTORELIMIT, jn_strerror(rc));
 		jn_free(a);
 	}
 }
@@ -1062,6 +1104,7 @@ static void ingest(struct jn_stream *st, const struct jn_msg *msg, struct jn_pub
 {
 	int64_t now = jn_js_now_ns();
 	bool want_ack = msg->reply_len > 0;
+	struct ack_hook *hook = tl_hook;
 	int err = 0;
 	char desc[128];
 	const char *errdesc = NULL;
@@ -1082,11 +1125,17 @@ static void ingest(struct jn_stream *st, const struct jn_msg *msg, struct jn_pub
 	pthread_mutex_lock(&st->mu);
 	if (st->closed) {
 		pthread_mutex_unlock(&st->mu);
-		return;
+		return;   /* not captured: the hook (if any) stays unclaimed */
+	}
+	if (hook) {
+		tl_hook = NULL;
+		hook->claimed = true;
 	}
 	const struct jn_stream_cfg *c = &st->cfg;
 	if (c->no_ack)
 		want_ack = false;
+	if (hook)
+		want_ack = true;   /* the hook always hears the verdict */
 	struct jn_store *store = st->store;
 	if (c->sealed) {
 		err = -JN_ESEALED;
@@ -1156,6 +1205,9 @@ static void ingest(struct jn_stream *st, const struct jn_msg *msg, struct jn_pub
 				rollup = ROLLUP_ALL;
 			} else {
 				pthread_mutex_unlock(&st->mu);
+				if (hook)   /* nats-server drops it silently; a hook must hear */
+					hook_tell(hook->fn, hook->arg, st->name, 0, false, -JN_EBADREQUEST,
+					          "invalid rollup value");
 				return;   /* nats-server drops it without an ack */
 			}
 		}
@@ -1284,14 +1336,21 @@ reply:
 	if (!want_ack)
 		return;
 	if (err) {
-		send_ack(st->js, pub, msg->reply, msg->reply_len, esc, 0, false, err, errdesc);
+		if (hook)
+			hook_tell(hook->fn, hook->arg, st->name, 0, false, err, errdesc);
+		else
+			send_ack(st->js, pub, msg->reply, msg->reply_len, esc, 0, false, err, errdesc);
 		return;
 	}
-	if (seq == 0)
+	if (seq == 0) {
+		if (hook)
+			hook_tell(hook->fn, hook->arg, st->name, 0, false, -JN_ESTREAMGENERAL,
+			          "message not stored");
 		return;
+	}
 	/* A skipped sequence (interest, nobody listening) or a duplicate is
 	 * acknowledged once everything up to it is durable too. */
-	ack_when_durable(st, store, pub, msg, esc, seq, dup);
+	ack_when_durable(st, store, pub, msg, esc, seq, dup, hook);
 	pthread_mutex_lock(&st->mu);
 	if (--st->inflight == 0)
 		pthread_cond_broadcast(&st->idle);
@@ -1560,4 +1619,28 @@ json_t *jn_stream_info_json(struct jn_stream *st, json_t *opts)
 	pthread_mutex_unlock(&st->mu);
 	json_object_set_new(o, "state", s);
 	return o;
+}
+
+/* ---- publish with a verdict (jetstream.h) ------------------------------ */
+
+int jn_js_publish_acked(struct jn_js *js, struct jn_sublist_cache *cache,
+                        const struct jn_msg *msg, struct jn_pub *pub,
+                        jn_js_puback_fn done, void *arg)
+{
+	struct ack_hook h = { .fn = done, .arg = arg, .claimed = false };
+	struct ack_hook *saved = tl_hook;
+	tl_hook = &h;
+	int rc;
+	if (pub) {
+		rc = jn_router_publish(jn_js_router(js), cache, msg, pub);
+	} else {
+		struct jn_pub p = { 0 };
+		rc = jn_router_publish_any_thread(jn_js_router(js), msg, &p);
+	}
+	tl_hook = saved;
+	if (rc < 0 && !h.claimed)
+		return rc;
+	if (!h.claimed)
+		hook_tell(done, arg, NULL, 0, false, 0, NULL);
+	return rc < 0 ? 0 : rc;
 }

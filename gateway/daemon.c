@@ -266,7 +266,7 @@ struct jn_daemon *jn_daemon_new(const struct jn_config *cfg)
 	mqtt_watch(d, true);
 	if (d->mqtt_listener)
 		jn_info("mqtt: listening on %s", jn_listener_addr(d->mqtt_listener));
-	d->http_health = (struct jn_gw_health){ cfg, &d->nats_listener, d->js != NULL };
+	d->http_health = (struct jn_gw_health){ cfg, &d->nats_listener, d->js != NULL, d->js };
 	if (jn_gw_http_start(cfg, &d->router, d->nats, &d->http_health, &d->http) < 0)
 		goto fail;
 	jn_info("junction ready");

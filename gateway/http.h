@@ -18,6 +18,7 @@ struct jn_gw_health {
 	const struct jn_config *cfg;
 	struct jn_listener *const *nats_listener;   /* the daemon's field */
 	bool jetstream;                              /* JetStream is running */
+	struct jn_js *js;                            /* it, or NULL */
 };
 
 /* Start the HTTP server when cfg->http_listen.enabled (else returns 0 with

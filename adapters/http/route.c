@@ -39,11 +39,12 @@ static const struct jn__route routes[] = {
 	{ "/v1/streams/*/consumers/*/fetch", JN_HM_POST, jn__http_streams_route, 0 },
 	{ "/v1/streams/*/consumers/*/events", JN_HM_GET, jn__http_streams_route, 0 },
 	{ "/v1/ack", JN_HM_POST, jn__http_streams_route, 0 },
-	{ "/v1/kv", GET, jn__http_streams_route, 0 },
-	{ "/v1/kv/*", GET | JN_HM_PUT | JN_HM_DELETE, jn__http_streams_route, 0 },
-	{ "/v1/kv/*/keys", GET, jn__http_streams_route, 0 },
-	{ "/v1/kv/*/keys/**", GET | JN_HM_PUT | JN_HM_DELETE, jn__http_streams_route, 0 },
-	{ "/v1/kv/*/watch", JN_HM_GET, jn__http_streams_route, 0 },
+	/* Key/Value: kv.c. */
+	{ "/v1/kv", GET, jn__http_kv_route, 0 },
+	{ "/v1/kv/*", GET | JN_HM_PUT | JN_HM_DELETE, jn__http_kv_route, 0 },
+	{ "/v1/kv/*/keys", GET, jn__http_kv_route, 0 },
+	{ "/v1/kv/*/keys/**", GET | JN_HM_PUT | JN_HM_DELETE, jn__http_kv_route, 0 },
+	{ "/v1/kv/*/watch", JN_HM_GET, jn__http_kv_route, 0 },
 };
 
 const struct jn__route *jn__http_routes(size_t *n)

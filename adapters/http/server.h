@@ -25,6 +25,8 @@
 #include "core/auth.h"
 #include "core/router.h"
 
+struct jn_js;
+
 #define JN_HTTP_MAX_SOURCES 4
 #define JN_HTTP_MAX_LISTENERS 4
 
@@ -77,6 +79,7 @@ struct jn_http_opts {
 	 * 200 with it (or the JetStream error with its HTTP status). NULL: every
 	 * publish is fire-and-forget (202). Called on libmicrohttpd threads. */
 	bool jetstream_enabled;
+	struct jn_js *js;              /* the JetStream service; NULL when disabled */
 	bool (*capture)(void *arg, const char *subject, size_t len);
 	void *capture_arg;
 };

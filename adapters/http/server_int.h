@@ -229,6 +229,7 @@ void jn__http_health_route(struct http_req *r);
 void jn__http_info_route(struct http_req *r);
 void jn__http_openapi_route(struct http_req *r);
 void jn__http_streams_route(struct http_req *r);
+void jn__http_kv_route(struct http_req *r);   /* kv.c */
 /* Parse r's body as a JSON object; on failure sets a 400 naming the
  * problem and returns NULL. The caller owns the result (json_decref). */
 struct json_t *jn__http_body_json(struct http_req *r);

@@ -85,7 +85,10 @@ static const char *wait_reply(int slot)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += 5;
+	/* Generous: an ack waits for fsync, and one fsync right after a build
+	 * has flushed gigabytes of object files can take seconds on a shared
+	 * CI disk (ext4 data=ordered commits other files' data first). */
+	ts.tv_sec += 30;
 	pthread_mutex_lock(&cap.mu);
 	while (!cap.got[slot])
 		if (pthread_cond_timedwait(&cap.cv, &cap.mu, &ts) != 0)
@@ -299,6 +302,120 @@ static void test_unusable_store_dir(void **state)
 	assert_null(j2);
 }
 
+/* jn_js_publish_acked: the verdict comes to a C callback, after fsync. */
+struct verdict {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int calls;
+	int err;
+	char stream[32];
+	uint64_t seq, durable_at;
+	bool dup;
+	struct jn_store *store;
+};
+
+static void on_verdict(void *arg, const struct jn_js_puback *a)
+{
+	struct verdict *v = arg;
+	pthread_mutex_lock(&v->mu);
+	v->calls++;
+	v->err = a->err;
+	snprintf(v->stream, sizeof v->stream, "%s", a->stream ? a->stream : "");
+	v->seq = a->seq;
+	v->dup = a->duplicate;
+	if (v->store) {
+		struct jn_store_stats s;
+		jn_store_stats(v->store, &s);
+		v->durable_at = s.durable_seq;
+	}
+	pthread_cond_broadcast(&v->cv);
+	pthread_mutex_unlock(&v->mu);
+}
+
+static void publish_acked(struct verdict *v, const char *subj, const char *hdr)
+{
+	pthread_mutex_lock(&v->mu);
+	v->calls = 0;
+	pthread_mutex_unlock(&v->mu);
+	struct jn_msg m = { .subject = subj, .subject_len = (uint32_t)strlen(subj),
+	                    .hdr = (const uint8_t *)hdr, .hdr_len = hdr ? (uint32_t)strlen(hdr) : 0,
+	                    .data = (const uint8_t *)"v", .data_len = 1 };
+	assert_true(jn_js_publish_acked(js, NULL, &m, NULL, on_verdict, v) >= 0);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 30;
+	pthread_mutex_lock(&v->mu);
+	while (v->calls == 0)
+		if (pthread_cond_timedwait(&v->cv, &v->mu, &ts) != 0)
+			break;
+	pthread_mutex_unlock(&v->mu);
+	usleep(20000);   /* a second call would show up now */
+	pthread_mutex_lock(&v->mu);
+	assert_int_equal(v->calls, 1);
+	pthread_mutex_unlock(&v->mu);
+}
+
+static void test_publish_acked(void **state)
+{
+	(void)state;
+	create("K", "{\"name\":\"K\",\"subjects\":[\"k.>\"]}");
+	static struct verdict v = { .mu = PTHREAD_MUTEX_INITIALIZER,
+	                            .cv = PTHREAD_COND_INITIALIZER };
+	v.store = stream_store("K");
+	assert_true(jn_js_captures(js, "k.a", 3));
+	assert_false(jn_js_captures(js, "other", 5));
+
+	publish_acked(&v, "k.a", NULL);
+	assert_int_equal(v.err, 0);
+	assert_string_equal(v.stream, "K");
+	assert_int_equal(v.seq, 1);
+	assert_true(v.durable_at >= 1);   /* told only once fsynced */
+
+	publish_acked(&v, "k.a", "NATS/1.0\r\nNats-Expected-Last-Subject-Sequence: 7\r\n\r\n");
+	assert_int_equal(v.err, -JN_EWRONGLASTSEQ);
+	assert_int_equal(v.seq, 0);
+
+	publish_acked(&v, "k.b", "NATS/1.0\r\nNats-Msg-Id: x\r\n\r\n");
+	assert_int_equal(v.seq, 2);
+	assert_false(v.dup);
+	publish_acked(&v, "k.b", "NATS/1.0\r\nNats-Msg-Id: x\r\n\r\n");
+	assert_int_equal(v.seq, 2);
+	assert_true(v.dup);
+
+	publish_acked(&v, "nobody.stores.this", NULL);
+	assert_int_equal(v.err, 0);
+	assert_string_equal(v.stream, "");
+	assert_int_equal(v.seq, 0);
+	v.store = NULL;
+}
+
+/* jn_js_api_call: the same answers as over NATS, without a reply subject. */
+static void test_api_call(void **state)
+{
+	(void)state;
+	json_t *r;
+	const char *cfg = "{\"name\":\"AC\",\"subjects\":[\"ac.>\"]}";
+	assert_int_equal(jn_js_api_call(js, "STREAM.CREATE.AC", cfg, strlen(cfg), &r), 0);
+	assert_string_equal(json_string_value(json_object_get(r, "type")),
+	                    "io.nats.jetstream.api.v1.stream_create_response");
+	assert_null(json_object_get(r, "error"));
+	json_decref(r);
+	pub("ac.x", "m", NULL, 1);
+	wait_reply(1);
+	assert_int_equal(jn_js_api_call(js, "STREAM.INFO.AC", NULL, 0, &r), 0);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "state"), "messages")), 1);
+	json_decref(r);
+	assert_int_equal(jn_js_api_call(js, "STREAM.INFO.NOPE", NULL, 0, &r), 0);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "error"), "err_code")), 10059);
+	json_decref(r);
+	const char *cc = "{\"stream_name\":\"AC\",\"config\":{\"durable_name\":\"d\",\"ack_policy\":\"explicit\"}}";
+	assert_int_equal(jn_js_api_call(js, "CONSUMER.DURABLE.CREATE.AC.d", cc, strlen(cc), &r), 0);
+	assert_int_equal(json_integer_value(json_object_get(r, "num_pending")), 1);
+	json_decref(r);
+	assert_int_equal(jn_js_api_call(js, "NO.SUCH.OP", NULL, 0, &r), -JN_ETIMEOUT);
+	assert_null(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -306,6 +423,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_disk_full_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fsync_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_publish_acked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_api_call, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_requests_without_reply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unusable_store_dir, setup, teardown),
 	};
