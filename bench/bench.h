@@ -132,5 +132,7 @@ int jn_bench_reqtput(const struct jn_bench_opts *o);
 int jn_bench_idle(const struct jn_bench_opts *o);
 int jn_bench_jspub(const struct jn_bench_opts *o);    /* js.c */
 int jn_bench_jsfetch(const struct jn_bench_opts *o);
+int jn_bench_kvput(const struct jn_bench_opts *o);     /* kv.c */
+int jn_bench_kvget(const struct jn_bench_opts *o);
 
 #endif

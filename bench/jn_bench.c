@@ -161,6 +161,8 @@ static void usage(void)
 	        "           (--window N, default 4096); file stream or --memory\n"
 	        "  jsfetch  pull consumer: prefill -n msgs (200000), then fetch\n"
 	        "           --batch N (default 256) and ack each\n"
+	        "  kvput    KV kvStore_Put round trips, -T clients (bucket history 1)\n"
+	        "  kvget    KV kvStore_Get round trips on 1000 prefilled keys, -T clients\n"
 	        "options:\n"
 	        "  -u URL        server (default nats://127.0.0.1:4222)\n"
 	        "  -s SIZE       payload bytes (default 128)\n"
@@ -284,6 +286,10 @@ int main(int argc, char **argv)
 		rc = jn_bench_jspub(&o);
 	else if (strcmp(work, "jsfetch") == 0)
 		rc = jn_bench_jsfetch(&o);
+	else if (strcmp(work, "kvput") == 0)
+		rc = jn_bench_kvput(&o);
+	else if (strcmp(work, "kvget") == 0)
+		rc = jn_bench_kvget(&o);
 	else {
 		fprintf(stderr, "jn_bench: unknown workload %s\n", work);
 		usage();

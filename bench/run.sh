@@ -18,6 +18,8 @@
 #   bash bench/run.sh           core workloads, then JetStream workloads
 #   bash bench/run.sh --js      JetStream workloads only (= JN_BENCH_ONLY=js)
 #   bash bench/run.sh --core    core workloads only      (= JN_BENCH_ONLY=core)
+#   bash bench/run.sh --kv      Key/Value workloads only (= JN_BENCH_ONLY=kv): libnats
+#                               kvStore put/get, 1 and 8 clients, same servers as --js
 #
 # Environment (all optional):
 #   JN_BUILD_DIR        build directory with bench/jn_bench and gateway/junction (build)
@@ -31,7 +33,7 @@
 #   JN_BENCH_WORKLOADS  space-separated subset of workload names (all)
 #   JN_BENCH_RESULTS    directory for the report (bench/results)
 #   JN_BENCH_TSV        run nothing: render the table from an earlier <date>.tsv
-#   JN_BENCH_ONLY       all (default), core or js
+#   JN_BENCH_ONLY       all (default), core, js or kv
 #   NATS_ALWAYS_BIN     nats-server for the `sync_interval: always` column
 #                       (default NATS_SERVER_BIN; skipped if it rejects the option)
 set -uo pipefail
@@ -51,11 +53,12 @@ for a in "$@"; do
 	case $a in
 	--js) ONLY=js ;;
 	--core) ONLY=core ;;
+	--kv) ONLY=kv ;;
 	-h | --help) sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench: unknown argument $a (try --help)" >&2; exit 2 ;;
 	esac
 done
-[[ $ONLY == all || $ONLY == core || $ONLY == js ]] || { echo "bench: JN_BENCH_ONLY must be all, core or js" >&2; exit 2; }
+[[ $ONLY == all || $ONLY == core || $ONLY == js || $ONLY == kv ]] || { echo "bench: JN_BENCH_ONLY must be all, core, js or kv" >&2; exit 2; }
 NATS_ALWAYS=${NATS_ALWAYS_BIN:-}
 
 # name|jn_bench arguments (PID is replaced by the server's pid)[|extra runs[|pair]]
@@ -85,6 +88,16 @@ JS_WORKLOADS=(
 	"js-pub-async-file|jspub -s 128 --async --window 4096"
 	"js-pub-async-memory|jspub -s 128 --async --memory --window 4096"
 	"js-fetch-file|jsfetch -s 128 -n 200000 --batch 256"
+)
+
+# Key/Value (--kv only): libnats kvStore round trips, one client and 8
+# concurrent clients (each its own connection), 128 B values, file bucket
+# with history 1; run against the JetStream servers above.
+KV_WORKLOADS=(
+	"kv-put-1|kvput -s 128 -T 1"
+	"kv-put-8|kvput -s 128 -T 8"
+	"kv-get-1|kvget -s 128 -T 1"
+	"kv-get-8|kvget -s 128 -T 8"
 )
 
 die() { echo "bench: $*" >&2; exit 2; }
@@ -290,7 +303,8 @@ if [[ -n ${JN_BENCH_TSV:-} ]]; then
 	MAXREP=0
 	JS_REPS=0
 fi
-[[ $ONLY == js ]] && MAXREP=0
+[[ $ONLY == js || $ONLY == kv ]] && MAXREP=0
+[[ $ONLY == kv ]] && JS_WORKLOADS=("${KV_WORKLOADS[@]}")
 [[ $ONLY == core ]] && JS_REPS=0
 for ((rep = 1; rep <= MAXREP; rep++)); do
 	# Fresh servers each repetition, so idle-conns (first) measures an unused heap.
@@ -353,7 +367,7 @@ STORE_FS=$(findmnt -n -o FSTYPE,SOURCE --target "$TMP" 2>/dev/null | tr -s ' ' |
 AWK_LIB='
 	function fmt(v, u) {
 		if (v == "") return "FAIL"
-		if (u == "msgs/s" || u == "reqs/s" || u == "conns/s" || u == "bytes" || u == "KiB" || u == "msgs" || u == "reqs")
+		if (u == "msgs/s" || u == "reqs/s" || u == "ops/s" || u == "conns/s" || u == "bytes" || u == "KiB" || u == "msgs" || u == "reqs")
 			return sprintf("%.0f %s", v, u)
 		return sprintf("%.1f %s", v, u)
 	}
@@ -501,6 +515,17 @@ js_table() {
 				printf "| %s | (every run failed) | %s | %s | - | %s | - | %s | - | - |\n", forder[o],
 					fail[B, forder[o]] ? "FAIL" : "-", fail[J, forder[o]] ? "FAIL" : "-",
 					fail[I, forder[o]] ? "FAIL" : "-", fail[A, forder[o]] ? "FAIL" : "-"
+		if (("kv-put-1" SUBSEP "put ops/s") in seen || ("kv-get-1" SUBSEP "get ops/s") in seen) {
+			print ""
+			print "Targets (KV issue): put and get ops/s >= nats-server (default). A durable put waits for its fsync; interval gives the guarantee nats-server gives."
+			print ""
+			for (c = 1; c <= 8; c += 7) {
+				target("kv-put-" c SUBSEP "put ops/s", "KV put, " c " client(s), durable", 1, B, J, "nats-server (default)", "junction (durable)")
+				target("kv-put-" c SUBSEP "put ops/s", "KV put, " c " client(s), interval", 1, B, I, "nats-server (default)", "junction (interval)")
+				target("kv-get-" c SUBSEP "get ops/s", "KV get, " c " client(s)", 1, B, J, "nats-server (default)", "junction (durable)")
+			}
+		}
+		if (!(("js-pub-async-file" SUBSEP "acked msgs/s") in seen)) exit
 		print ""
 		print "Targets (issue): async file publish and pull fetch msgs/s >= nats-server (default), even with junction durable."
 		print ""

@@ -1109,12 +1109,18 @@ static enum cand_why select_next(struct jn_consumer *c, int64_t now, struct cand
 	size_t fl;
 	const char *f = filter(c, &fl);
 	int rc = jn_store_load_next(c->store, start, f, fl, &c->sm);
+	struct jn_store_state s;
+	if (rc == -JN_ENOTFOUND) {
+		/* Another thread may have appended between that load and now:
+		 * read the state first, then look again, so the cursor below
+		 * never jumps over a message that load did not see. */
+		jn_store_state(c->store, &s);
+		rc = jn_store_load_next(c->store, start, f, fl, &c->sm);
+	}
 	if (rc) {
 		if (rc != -JN_ENOTFOUND)
 			return WHY_ERR;
 		/* EOF: the cursor moves to the end, as nats-server's store says */
-		struct jn_store_state s;
-		jn_store_state(c->store, &s);
 		if (c->lss) {   /* nothing matching at or after any remaining entry */
 			jn_free(c->lss);
 			c->lss = NULL;

@@ -11,9 +11,14 @@
  * is reported only once the write is durable. Reads (get, keys, history)
  * look at the stream's store directly and return at once.
  *
- * Threads: every function may be called from any thread that is not inside
- * a deliver callback of the same bucket's stream. Callbacks (done, watch)
- * run on a worker, the syncer or the tick thread: they must not block.
+ * Threads: reads and writes may be called from any thread that is not inside
+ * a deliver callback of the same bucket's stream; bucket functions,
+ * jn_kv_watch and jn_kv_watch_stop call the in-process $JS.API
+ * (jn_js_api_call), so not from inside any epoch read section (no deliver
+ * callback, no KV callback). Callbacks (done, watch) run on a worker, the
+ * syncer, the tick thread or the calling thread itself (a write refused at
+ * once, initial watch values delivered before jn_kv_watch returns): they
+ * must not block.
  */
 #ifndef JN_KV_H
 #define JN_KV_H
@@ -144,7 +149,9 @@ struct jn_kv_watch;
 /* Watch keys matching pattern (NULL or ">": all). after_rev > 0 resumes:
  * every change with revision > after_rev, no snapshot of current values
  * (the NULL marker comes once caught up). Entries come in revision order,
- * each once. On success *out is the caller's (jn_kv_watch_stop). */
+ * each once; calls of fn never overlap. fn may run before this returns
+ * (the initial values). On success *out is the caller's (jn_kv_watch_stop).
+ * -JN_ESTREAMNOTFOUND, -JN_EINVAL (bad pattern), -JN_ENOMEM. */
 int jn_kv_watch(struct jn_js *js, const char *bucket, const char *pattern, unsigned flags,
                 uint64_t after_rev, jn_kv_watch_fn fn, void *arg, struct jn_kv_watch **out);
 
