@@ -6,9 +6,13 @@
 #      requests/s and latency, for http.threads = 1 and 2.
 #   2. SSE fan-out: jn_http_sse holds 100 GET /v1/subscribe streams, one
 #      NATS publisher sends N messages; deliveries/s over all streams.
+#   3. fetch + ack: a memory stream preloaded with N messages over NATS, one
+#      keep-alive HTTP client looping POST .../fetch?batch=B&wait=0 then
+#      POST /v1/ack with the ids it got, until the consumer is drained:
+#      messages/s for B = 1 and B = 100 (JetStream on, http.threads=1).
 #
-# Starts its own junction on free loopback ports (JetStream off) for every
-# configuration and stops it on every exit path.
+# Starts its own junction on free loopback ports (JetStream off, except for
+# 3) for every configuration and stops it on every exit path.
 #
 #   bash bench/http_bench.sh
 #
@@ -20,6 +24,7 @@
 #   JN_SSE_CLIENTS     SSE streams (100)
 #   JN_SSE_MSGS        messages published for the fan-out (10000)
 #   JN_SSE_SIZE        payload bytes (128)
+#   JN_FETCH_MSGS      messages fetched and acked with batch 100 (20000)
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -32,6 +37,7 @@ WTHREADS=${JN_HTTP_WRK_THREADS:-2}
 CLIENTS=${JN_SSE_CLIENTS:-100}
 MSGS=${JN_SSE_MSGS:-10000}
 SIZE=${JN_SSE_SIZE:-128}
+FMSGS=${JN_FETCH_MSGS:-20000}
 
 command -v wrk >/dev/null || { echo "http_bench: wrk not found (apt-get install wrk, or make deps)" >&2; exit 2; }
 [[ -x $JUNCTION ]] || { echo "http_bench: $JUNCTION not built" >&2; exit 2; }
@@ -60,7 +66,7 @@ while True:
 EOF
 }
 
-# start_junction THREADS -> sets NPORT, HPORT, PID
+# start_junction THREADS [JETSTREAM] -> sets NPORT, HPORT, PID
 start_junction() {
 	NPORT=$(free_port)
 	HPORT=$(free_port)
@@ -71,7 +77,7 @@ start_junction() {
   "mqtt": {"enabled": false},
   "http": {"enabled": true, "host": "127.0.0.1", "port": $HPORT, "threads": $1,
            "max_connections": 4096},
-  "jetstream": {"enabled": false} }
+  "jetstream": {"enabled": ${2:-false}} }
 EOF
 	"$JUNCTION" -c "$TMP/j.json" >"$TMP/junction.log" 2>&1 &
 	PID=$!
@@ -144,3 +150,48 @@ for threads in 1 2; do
 	grep -c "slow consumer" "$TMP/junction.log" | sed 's/^/    slow consumers cut: /'
 	stop_junction
 done
+
+echo "== fetch + ack (memory stream, 128 B messages, one keep-alive HTTP client)"
+start_junction 1 true
+python3 - "$NPORT" "$HPORT" "$FMSGS" <<'EOF'
+import http.client, json, socket, sys, time
+nport, hport, n = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+h = http.client.HTTPConnection("127.0.0.1", hport)
+def call(method, path, body=None):
+    h.request(method, path, body=body, headers={"Content-Type": "application/json"})
+    r = h.getresponse()
+    data = r.read()
+    if r.status >= 300:
+        sys.exit("%s %s: %d %s" % (method, path, r.status, data))
+    return json.loads(data)
+call("PUT", "/v1/streams/BENCH", '{"subjects":["bench.js"],"storage":"memory"}')
+s = socket.create_connection(("127.0.0.1", nport))
+s.recv(4096)
+s.sendall(b'CONNECT {"verbose":false}\r\n')
+left = n
+while left > 0:
+    k = min(left, 1000)
+    s.sendall((b"PUB bench.js 128\r\n" + b"x" * 128 + b"\r\n") * k)
+    left -= k
+s.sendall(b"PING\r\n")
+buf = b""
+while b"PONG" not in buf:
+    buf += s.recv(4096)
+while call("GET", "/v1/streams/BENCH")["state"]["messages"] < n:
+    time.sleep(0.05)
+for batch, name, want in ((1, "C1", min(n, 3000)), (100, "C100", n)):
+    call("PUT", "/v1/streams/BENCH/consumers/" + name,
+         '{"ack_policy":"explicit","max_ack_pending":-1}')
+    got, reqs, t0 = 0, 0, time.time()
+    while got < want:
+        ms = call("POST", "/v1/streams/BENCH/consumers/%s/fetch?batch=%d&wait=0" % (name, batch))["messages"]
+        if not ms:
+            break
+        a = call("POST", "/v1/ack", json.dumps({"ack": [m["ack"] for m in ms]}))
+        got += a["acked"]
+        reqs += 2
+    dt = time.time() - t0
+    print("  batch=%-3d %6d msgs fetched+acked in %.2fs: %.0f msgs/s, %.0f HTTP req/s" %
+          (batch, got, dt, got / dt, reqs / dt))
+EOF
+stop_junction

@@ -138,6 +138,16 @@ uint64_t jn_js_consumer_count(struct jn_js *js);
  * and whatever else it keeps per service); NULL after open. */
 void **jn_js_consumer_slot(struct jn_js *js);
 
+/* Ack a delivery from outside NATS (the HTTP adapter's POST /v1/ack):
+ * exactly what a publish of the ack body on ack_subject does ($JS.ACK.>),
+ * kind being an enum jn_ack_kind of consumer.h (ACK, NAK with delay_ns > 0
+ * for a delayed redelivery, TERM, WPI). 0, -JN_EINVAL for a malformed ack
+ * subject or kind, -JN_ENOTFOUND when its consumer is gone or the message
+ * is no longer pending (already acked, or acked by a later ack floor).
+ * Any thread outside an epoch read section. Implemented in js_ack.c. */
+int jn_js_ack_apply(struct jn_js *js, const char *ack_subject, size_t len, int kind,
+                    int64_t delay_ns);
+
 /* ---- Implemented by consumer.c (jsc) ---------------------------------- */
 
 /* Called by jn_js_open after every stream (and, through

@@ -11,7 +11,11 @@
  *     with Go duration syntax for "-NAK 5s";
  *   - pull request bodies (nats-server's nextReqFromMsg);
  *   - the "$JS.ACK.>" and "$JS.FC.>" subscriptions: an ack from any adapter
- *     (NATS, HTTP, MQTT) reaches its consumer through this one path.
+ *     (NATS, HTTP, MQTT) reaches its consumer through this one path;
+ *   - jn_js_ack_apply(): the same ack, applied directly for an adapter that
+ *     needs to know whether it hit a pending message (HTTP POST /v1/ack
+ *     counts "unknown" ids); it builds the ack body and calls
+ *     jn_consumer_ack() exactly as ack_deliver() does.
  *
  * The parsers take untrusted bytes: every length is checked and a malformed
  * input is rejected (or, where nats-server ignores it, ignored), never
@@ -410,4 +414,51 @@ void jn_js_consumers_stop(struct jn_js *js)
 		jn_sublist_remove(sl, &as->fc);
 	/* a worker may still be delivering to them through a cached match */
 	jn_epoch_retire(as, jn_free);
+}
+
+/* ---- acks from other adapters ------------------------------------------ */
+
+int jn_js_ack_apply(struct jn_js *js, const char *subj, size_t len, int kind,
+                    int64_t delay_ns)
+{
+	struct jn_ack_info ai;
+	if (jn_ack_subject_parse(subj, len, &ai))
+		return -JN_EINVAL;
+	char body[64];
+	int blen;
+	switch (kind) {
+	case JN_ACK_ACK:
+		blen = snprintf(body, sizeof body, "+ACK");
+		break;
+	case JN_ACK_NAK:
+		blen = delay_ns > 0 ? snprintf(body, sizeof body, "-NAK {\"delay\":%lld}",
+		                               (long long)delay_ns)
+		                    : snprintf(body, sizeof body, "-NAK");
+		break;
+	case JN_ACK_TERM:
+		blen = snprintf(body, sizeof body, "+TERM");
+		break;
+	case JN_ACK_WPI:
+		blen = snprintf(body, sizeof body, "+WPI");
+		break;
+	default:
+		return -JN_EINVAL;
+	}
+	/* the consumer is reached as the $JS.ACK.> subscription reaches it,
+	 * inside an epoch read section */
+	jn_router_thread_enter();
+	struct jn_stream *st;
+	struct jn_consumer *c = lookup(js, ai.stream, ai.stream_len, ai.consumer,
+	                               ai.consumer_len, &st);
+	int rc = -JN_ENOTFOUND;
+	if (c && !jn_consumer_acked(c, ai.sseq)) {
+		struct jn_msg m = { .subject = subj, .subject_len = (uint32_t)len,
+		                    .data = (const uint8_t *)body, .data_len = (uint32_t)blen };
+		jn_consumer_ack(c, &ai, &m, NULL);
+		rc = 0;
+	}
+	if (c)
+		jn_stream_unref(st);
+	jn_router_thread_exit();
+	return rc;
 }

@@ -3,7 +3,11 @@
  * message on subject, the request's Nats-* and X-Nats-Hdr-* headers its
  * NATS headers. Answer 202 {"ok":true} (at most once: no subscriber is not
  * an error), or, when the daemon's capture hook says a stream stores the
- * subject, 200 with the PubAck (through the request/reply path).
+ * subject, 200 with the PubAck {"stream","seq","duplicate"} or the
+ * stream's error: the publish goes through jn_js_publish_acked(), whose
+ * verdict callback (inline, or from the syncer thread once the write is
+ * fsynced) resumes the suspended request. Without the JetStream service
+ * but with a capture hook, the PubAck is awaited as a reply instead.
  *
  * Also owns publishing from libmicrohttpd threads: such a thread is not an
  * I/O worker, so on first use it registers with the epoch scheme and gets
@@ -11,6 +15,8 @@
  * publish with an epoch read section. pub.batch is NULL: deliveries into
  * NATS connections are posted straight to their workers' inboxes.
  */
+#include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include "adapters/http/server_int.h"
@@ -18,6 +24,7 @@
 #include "core/auth.h"
 #include "core/epoch.h"
 #include "core/err.h"
+#include "core/jetstream.h"
 #include "core/router.h"
 #include "core/subject.h"
 
@@ -193,7 +200,8 @@ int jn__http_path_subject(struct http_req *r, int from, bool wildcards, char **o
 
 /* ---- the route --------------------------------------------------------------- */
 
-/* The PubAck of a captured publish. */
+/* The PubAck of a captured publish, by reply (a capture hook without the
+ * JetStream service). */
 static void puback_done(struct http_req *r, int status, const uint8_t *hdr, uint32_t hlen,
                         const uint8_t *data, uint32_t dlen)
 {
@@ -208,6 +216,132 @@ static void puback_done(struct http_req *r, int status, const uint8_t *hdr, uint
 		return;
 	}
 	jn__http_reply_copy(r, jn__http_puback_status(data, dlen), data, dlen, "application/json");
+}
+
+/* ---- PubAck of a captured publish ------------------------------------------------ */
+
+/* Shared by the request and the verdict callback (which may run later on a
+ * syncer thread, once the write is fsynced): two references. */
+struct ack_wait {
+	pthread_mutex_t lock;
+	_Atomic int refs;
+	bool done, suspended;
+	struct MHD_Connection *conn;
+	int err;
+	bool captured, duplicate;
+	uint64_t seq;
+	char stream[256];
+	char desc[256];
+};
+
+static void ack_wait_release(struct ack_wait *w)
+{
+	if (atomic_fetch_sub(&w->refs, 1) != 1)
+		return;
+	pthread_mutex_destroy(&w->lock);
+	jn_free(w);
+}
+
+static void ack_verdict(void *arg, const struct jn_js_puback *ack)
+{
+	struct ack_wait *w = arg;
+	struct MHD_Connection *resume = NULL;
+	pthread_mutex_lock(&w->lock);
+	w->done = true;
+	w->err = ack->err;
+	w->captured = ack->stream != NULL;
+	w->duplicate = ack->duplicate;
+	w->seq = ack->seq;
+	snprintf(w->stream, sizeof w->stream, "%s", ack->stream ? ack->stream : "");
+	snprintf(w->desc, sizeof w->desc, "%s", ack->err_desc ? ack->err_desc : "");
+	if (w->suspended) {
+		w->suspended = false;
+		resume = w->conn;
+	}
+	pthread_mutex_unlock(&w->lock);
+	if (resume)
+		MHD_resume_connection(resume);
+	ack_wait_release(w);
+}
+
+static void ack_answer(struct http_req *r, struct ack_wait *w)
+{
+	struct jn_http_server *s = r->srv;
+	r->resume_fn = NULL;
+	if (!w->captured && !w->err) {   /* no stream stored it after all */
+		r->resp = s->resp_accepted;
+		r->resp_shared = true;
+		r->status = 202;
+		return;
+	}
+	if (w->err) {
+		const struct jn_err_info *e = jn_err_info(w->err);
+		unsigned status = jn__http_js_status(e->js_err_code, e->http_status);
+		jn__http_error(r, status, e->js_err_code, "%s", w->desc[0] ? w->desc : e->text);
+		return;
+	}
+	struct jn__hbuf b = { 0 };
+	jn__hbuf_puts(&b, "{\"stream\":");
+	jn__hbuf_json_str(&b, w->stream, strlen(w->stream));
+	jn__hbuf_printf(&b, ",\"seq\":%llu,\"duplicate\":%s}", (unsigned long long)w->seq,
+	                w->duplicate ? "true" : "false");
+	size_t len = 0;
+	char *p = jn__hbuf_take(&b, &len);
+	jn__http_reply_take(r, 200, p, len, "application/json");
+}
+
+static void ack_resume(struct http_req *r)
+{
+	struct ack_wait *w = r->state;
+	pthread_mutex_lock(&w->lock);
+	bool done = w->done;
+	pthread_mutex_unlock(&w->lock);
+	if (done)
+		ack_answer(r, w);
+}
+
+static void ack_cleanup(struct http_req *r)
+{
+	ack_wait_release(r->state);
+	r->state = NULL;
+}
+
+/* Publish m through JetStream's verdict hook and answer with the PubAck
+ * once the capturing stream has decided (and, in sync "always" mode, the
+ * write is durable). */
+static void publish_acked(struct http_req *r, const struct jn_msg *m)
+{
+	struct jn_http_server *s = r->srv;
+	struct ack_wait *w = jn_calloc(1, sizeof *w);
+	if (!w) {
+		jn__http_error_jn(r, JN_ENOMEM, false, NULL);
+		return;
+	}
+	pthread_mutex_init(&w->lock, NULL);
+	atomic_init(&w->refs, 2);
+	w->conn = r->conn;
+	r->state = w;
+	r->cleanup = ack_cleanup;
+	int rc = jn_js_publish_acked(s->opts.js, NULL, m, NULL, ack_verdict, w);
+	atomic_fetch_add_explicit(&s->stats.msgs_in, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->stats.bytes_in, m->data_len, memory_order_relaxed);
+	if (rc < 0) {
+		ack_wait_release(w);   /* the callback's reference: it will not run */
+		jn__http_error_jn(r, rc, false, NULL);
+		return;
+	}
+	pthread_mutex_lock(&w->lock);
+	bool done = w->done;
+	if (!done) {
+		/* under the lock: the verdict sees `suspended` and resumes us */
+		w->suspended = true;
+		MHD_suspend_connection(r->conn);
+	}
+	pthread_mutex_unlock(&w->lock);
+	if (done)
+		ack_answer(r, w);
+	else
+		r->resume_fn = ack_resume;
 }
 
 void jn__http_publish_route(struct http_req *r)
@@ -235,13 +369,6 @@ void jn__http_publish_route(struct http_req *r)
 		jn__http_error_jn(r, JN_EMAXPAYLOAD, false, NULL);
 		return;
 	}
-	if (s->opts.capture && s->opts.capture(s->opts.capture_arg, subj, slen)) {
-		jn__http_request_start(r, subj, slen, (const uint8_t *)h.p, (uint32_t)h.len, r->body,
-		                       (uint32_t)r->body_len, s->opts.request_timeout_ns, puback_done);
-		jn__hbuf_free(&h);
-		jn_free(subj);
-		return;
-	}
 	struct jn_msg m = {
 		.subject = subj,
 		.subject_len = (uint32_t)slen,
@@ -250,6 +377,21 @@ void jn__http_publish_route(struct http_req *r)
 		.data = r->body,
 		.data_len = (uint32_t)r->body_len,
 	};
+	if (s->opts.js && s->opts.capture && s->opts.capture(s->opts.capture_arg, subj, slen)) {
+		publish_acked(r, &m);
+		jn__hbuf_free(&h);
+		jn_free(subj);
+		return;
+	}
+	if (s->opts.capture && !s->opts.js &&
+	    s->opts.capture(s->opts.capture_arg, subj, slen)) {
+		/* a capture hook without the service (tests): PubAck by reply */
+		jn__http_request_start(r, subj, slen, (const uint8_t *)h.p, (uint32_t)h.len, r->body,
+		                       (uint32_t)r->body_len, s->opts.request_timeout_ns, puback_done);
+		jn__hbuf_free(&h);
+		jn_free(subj);
+		return;
+	}
 	int rc = jn__http_publish(s, &m, NULL);
 	jn__hbuf_free(&h);
 	jn_free(subj);

@@ -3,9 +3,9 @@
  *
  * The table is data: one row per (path pattern, methods, handler). Unknown
  * paths are 404 and a known path with another method is 405 with an Allow
- * listing every method of every row whose pattern matches, so adding the
- * JetStream handlers later is adding rows (today those rows point at
- * streams.c, which answers 503 or 501: see docs/http-api.md).
+ * listing every method of every row whose pattern matches. The JetStream
+ * rows go to streams.c, which dispatches on the path (fetch.c, replay.c
+ * for the pulls and event streams); the KV rows to kv.c.
  *
  * Matching works on the raw path, segment by segment; decoding of what a
  * handler captures happens in the handler (a subject may contain an
@@ -27,7 +27,7 @@ static const struct jn__route routes[] = {
 	{ "/v1/request/**", JN_HM_POST, jn__http_request_route, 0 },
 	{ "/v1/subscribe", JN_HM_GET, jn__http_subscribe_route, 0 },
 	{ "/v1/subscribe/**", JN_HM_GET, jn__http_subscribe_route, 0 },
-	/* JetStream and KV: streams.c (not implemented yet). */
+	/* JetStream: streams.c (and fetch.c, replay.c). */
 	{ "/v1/streams", GET, jn__http_streams_route, 0 },
 	{ "/v1/streams/*", GET | JN_HM_PUT | JN_HM_DELETE, jn__http_streams_route, 0 },
 	{ "/v1/streams/*/purge", JN_HM_POST, jn__http_streams_route, 0 },

@@ -354,6 +354,7 @@ static void server_free(void *p)
 	jn__http_auth_fini(s);
 	pthread_mutex_destroy(&s->inbox.lock);
 	pthread_mutex_destroy(&s->sse_lock);
+	pthread_mutex_destroy(&s->pull_lock);
 	pthread_mutex_destroy(&s->auth_lock);
 	pthread_mutex_destroy(&s->timer_lock);
 	jn_free(s->host);
@@ -380,6 +381,7 @@ struct jn_http_server *jn_http_server_new(const struct jn_http_opts *opts,
 	s->listen_fd = -1;
 	pthread_mutex_init(&s->inbox.lock, NULL);
 	pthread_mutex_init(&s->sse_lock, NULL);
+	pthread_mutex_init(&s->pull_lock, NULL);
 	pthread_mutex_init(&s->auth_lock, NULL);
 	pthread_mutex_init(&s->timer_lock, NULL);
 	bool oom = false;
@@ -475,6 +477,7 @@ void jn_http_server_free(struct jn_http_server *s)
 	int lfd = s->mhd ? MHD_quiesce_daemon(s->mhd) : -1;
 	jn__http_timer_stop(s);
 	jn__http_inbox_stop(s);
+	jn__http_pull_stop(s);
 	jn__http_sse_stop(s);
 	/* Let the threads send what was resumed (503s, the end of each SSE
 	 * stream) before the daemon closes every connection. */

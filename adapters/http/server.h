@@ -69,15 +69,15 @@ struct jn_http_opts {
 	/* /healthz: return 0 when healthy, or <0 with a reason written to why. */
 	int (*health)(void *arg, char *why, size_t cap);
 	void *health_arg;
-	/* JetStream. jetstream_enabled says whether the /v1/streams, /v1/kv
-	 * and /v1/ack routes answer 503 "JetStream not enabled" (false) or 501
-	 * "not implemented" (true) until their handlers land.
+	/* JetStream. With jetstream_enabled false or js NULL, the /v1/streams,
+	 * /v1/kv and /v1/ack routes answer 503 "JetStream not enabled" (10076).
 	 *
 	 * capture: the hook for publishes that a stream stores. When it is set
-	 * and returns true for a subject, POST /v1/publish/{subject} publishes
-	 * with a reply inbox, waits for the PubAck like /v1/request and answers
-	 * 200 with it (or the JetStream error with its HTTP status). NULL: every
-	 * publish is fire-and-forget (202). Called on libmicrohttpd threads. */
+	 * and returns true for a subject, POST /v1/publish/{subject} answers
+	 * 200 with the PubAck (or the JetStream error with its HTTP status):
+	 * through jn_js_publish_acked() when js is set, else by waiting for the
+	 * PubAck on a reply inbox like /v1/request. NULL: every publish is
+	 * fire-and-forget (202). Called on libmicrohttpd threads. */
 	bool jetstream_enabled;
 	struct jn_js *js;              /* the JetStream service; NULL when disabled */
 	bool (*capture)(void *arg, const char *subject, size_t len);

@@ -7,7 +7,11 @@
  * (Authorization header), publish.c, request.c (request/reply and the
  * reply inbox), sse.c (subscriptions as event streams), timer.c (request
  * deadlines, SSE pings), metrics.c (/metrics), info.c (/healthz, /v1/info,
- * /v1/openapi.json), streams.c (JetStream routes), codec.c (text codecs).
+ * /v1/openapi.json), streams.c (JetStream routes: streams, consumers,
+ * messages, ack), fetch.c (fetch and consumer events: pull requests from a
+ * private inbox), replay.c (stream replay SSE, read from the store),
+ * message.c (the JSON of a stored message), kv.c (Key/Value routes),
+ * codec.c (text codecs).
  *
  * Threads and locks. Handlers run on libmicrohttpd threads. Deliveries
  * (SSE events, replies) run on whichever thread publishes: an I/O worker,
@@ -62,6 +66,8 @@ void jn__http_allow_str(unsigned methods, char *buf, size_t cap);
 /* ---- the server ------------------------------------------------------------ */
 
 struct pending;   /* request.c */
+struct pull;      /* fetch.c */
+struct json_t;    /* jansson */
 struct sse_client;
 
 struct http_inbox {
@@ -97,6 +103,10 @@ struct jn_http_server {
 
 	pthread_mutex_t sse_lock;             /* the list; taken before a client's lock */
 	struct sse_client *sse_head;
+	_Atomic int sse_rechecks;             /* clients with a delayed wake-up */
+
+	pthread_mutex_t pull_lock;            /* fetch.c: the list of pulls */
+	struct pull *pull_head;
 
 	pthread_mutex_t auth_lock;            /* credential cache (auth.c) */
 	struct auth_cache_entry *auth_cache;
@@ -214,6 +224,37 @@ void jn__http_sse_format(struct jn__hbuf *b, const struct jn_msg *m);
 /* Queue ": ping" on every stream. */
 void jn__http_sse_ping_all(struct jn_http_server *s);
 void jn__http_sse_stop(struct jn_http_server *s);   /* end every stream */
+/* {"K":"v","R":["1","2"]} from a NATS/1.0 header block (repeated keys
+ * become lists, in order); {} when there is none or it is malformed. */
+void jn__http_headers_json(struct jn__hbuf *b, const uint8_t *hdr, uint32_t hdr_len);
+
+/* Generic event streams: a producer (ops) fills the client's bounded buffer.
+ * refill: the buffer is empty; push more, or leave it empty and arrange a
+ *   wake-up (jn__http_sse_wake/_wake_later) for when there is more. Runs on
+ *   the libmicrohttpd thread with no lock of ours held.
+ * stop: the stream is over (client gone or server stopping): unsubscribe.
+ *   Deliveries already running may still reach ctx until free.
+ * free: after the epoch; free ctx.
+ * The first two may be NULL. */
+struct jn__sse_ops {
+	void (*refill)(struct sse_client *c, void *ctx);
+	void (*stop)(void *ctx);
+	void (*free)(void *ctx);
+};
+/* Answer r with an event stream (": ok" first). On success ctx belongs to
+ * the stream (ops->free); on failure an error answer is set, NULL is
+ * returned and the caller keeps ctx. */
+struct sse_client *jn__http_sse_start(struct http_req *r, const struct jn__sse_ops *ops,
+                                      void *ctx);
+/* Queue bytes (whole events). 0, -JN_ESLOW (the client was cut: over
+ * sse_max_buffer) or -JN_ECLOSED. Any thread. */
+int jn__http_sse_push(struct sse_client *c, const char *p, size_t n);
+size_t jn__http_sse_buffered(struct sse_client *c);
+void jn__http_sse_wake(struct sse_client *c);            /* call refill again */
+void jn__http_sse_wake_later(struct sse_client *c, int64_t delay_ns);
+void jn__http_sse_end(struct sse_client *c);             /* end after the buffer */
+/* Timer: do the delayed wake-ups that are due; next one (mono ns) or INT64_MAX. */
+int64_t jn__http_sse_recheck(struct jn_http_server *s, int64_t now);
 
 /* ---- timer.c ----------------------------------------------------------------- */
 
@@ -230,6 +271,48 @@ void jn__http_info_route(struct http_req *r);
 void jn__http_openapi_route(struct http_req *r);
 void jn__http_streams_route(struct http_req *r);
 void jn__http_kv_route(struct http_req *r);   /* kv.c */
+
+/* ---- JetStream (streams.c, message.c, fetch.c, replay.c) ---------------------- */
+
+/* Answer r from a JetStream API error object {"code","err_code","description"}:
+ * the status of the error table's row for err_code (a client's mistake is
+ * 4xx even where the NATS API says 500), the err_code and description kept. */
+void jn__http_js_error(struct http_req *r, struct json_t *err);
+/* The HTTP status of JetStream error err_code (code: the NATS API's, used
+ * when err_code is unknown). */
+unsigned jn__http_js_status(int err_code, long code);
+/* One message as the contract's JSON object, appended to b:
+ * {"subject","seq",["consumer_seq","delivered","pending",]"time","headers",
+ *  "data"|"data_text"[,"ack"]}. ack NULL: no consumer fields. text: give
+ * "data_text" when the payload is valid UTF-8. */
+struct jn__http_jsmsg {
+	const char *subject;
+	size_t subject_len;
+	uint64_t seq;
+	int64_t ts;
+	const uint8_t *hdr, *data;
+	uint32_t hdr_len, data_len;
+	const char *ack;              /* NULL: not delivered by a consumer */
+	size_t ack_len;
+	uint64_t cseq, delivered, pending;
+};
+void jn__http_jsmsg_json(struct jn__hbuf *b, const struct jn__http_jsmsg *m, bool text);
+/* Does r want "data_text" (Accept: text/plain or ?encoding=utf8)? */
+bool jn__http_wants_text(struct http_req *r);
+/* Path segment i of r's URL, percent-decoded into out (NUL-terminated).
+ * Returns its length or -1 (absent, malformed, too long). */
+long jn__http_path_seg(struct http_req *r, int i, char *out, size_t cap);
+/* A duration query parameter: 0 (absent: *ns untouched) or -1 with a 400 set. */
+int jn__http_query_duration(struct http_req *r, const char *key, int64_t max_ns,
+                            int64_t *ns);
+
+void jn__http_fetch_route(struct http_req *r, const char *stream, const char *consumer);
+void jn__http_consumer_events_route(struct http_req *r, const char *stream,
+                                    const char *consumer);
+void jn__http_replay_route(struct http_req *r, const char *stream);
+/* Timer: expire fetches; next deadline (mono ns) or INT64_MAX. */
+int64_t jn__http_pull_expire(struct jn_http_server *s, int64_t now);
+void jn__http_pull_stop(struct jn_http_server *s);   /* end every fetch (503) */
 /* Parse r's body as a JSON object; on failure sets a 400 naming the
  * problem and returns NULL. The caller owns the result (json_decref). */
 struct json_t *jn__http_body_json(struct http_req *r);

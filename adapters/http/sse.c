@@ -84,6 +84,11 @@ struct sse_client {
 	const struct jn_user *user;
 	bool queue;
 	char peer[64];
+	/* generic streams (jn__http_sse_start): a producer behind ops */
+	const struct jn__sse_ops *ops;
+	void *ctx;
+	bool wake;                       /* wake-up while not suspended */
+	int64_t recheck_at;              /* mono ns of a delayed wake-up, 0 none */
 	uint32_t nsubs;
 	struct sse_sub subs[];
 };
@@ -93,6 +98,13 @@ struct sse_client {
 /* {"K":"v","R":["1","2"]}: a repeated key becomes a list, in order. */
 static void format_headers(struct jn__hbuf *b, const struct jn_msg *m)
 {
+	jn__http_headers_json(b, m->hdr, m->hdr_len);
+}
+
+void jn__http_headers_json(struct jn__hbuf *b, const uint8_t *hdr, uint32_t hdr_len)
+{
+	struct jn_msg mm = { .hdr = hdr, .hdr_len = hdr_len };
+	const struct jn_msg *m = &mm;
 	jn__hbuf_put(b, "{", 1);
 	if (!m->hdr_len || jn_hdr_validate(m->hdr, m->hdr_len) < 0) {
 		jn__hbuf_put(b, "}", 1);
@@ -251,6 +263,22 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
 	struct sse_client *c = cls;
 	ssize_t rc;
 	pthread_mutex_lock(&c->lock);
+	/* A generic stream's producer fills the buffer only when it is empty:
+	 * the client's reading speed paces it. A wake-up that lands while the
+	 * producer runs makes it look again rather than suspend. */
+	for (int round = 0; c->ops && c->ops->refill && !c->overflow && !c->closed &&
+	                    pending_bytes(c) == 0; round++) {
+		if (round == 16) {   /* still being woken: do not suspend, come back */
+			pthread_mutex_unlock(&c->lock);
+			return 0;
+		}
+		c->wake = false;
+		pthread_mutex_unlock(&c->lock);
+		c->ops->refill(c, c->ctx);
+		pthread_mutex_lock(&c->lock);
+		if (!c->wake)
+			break;
+	}
 	if (c->overflow) {
 		rc = MHD_CONTENT_READER_END_WITH_ERROR;
 	} else if (pending_bytes(c) == 0) {
@@ -280,6 +308,8 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
 static void client_free(void *p)
 {
 	struct sse_client *c = p;
+	if (c->ops && c->ops->free)
+		c->ops->free(c->ctx);
 	jn__hbuf_free(&c->buf);
 	pthread_mutex_destroy(&c->lock);
 	jn_free(c);
@@ -297,6 +327,14 @@ static void client_release(struct sse_client *c)
 			c->subs[i].inserted = false;
 		}
 	}
+	if (c->ops && c->ops->stop)
+		c->ops->stop(c->ctx);
+	pthread_mutex_lock(&c->lock);
+	if (c->recheck_at) {
+		c->recheck_at = 0;
+		atomic_fetch_sub(&s->sse_rechecks, 1);
+	}
+	pthread_mutex_unlock(&c->lock);
 	if (c->linked) {
 		pthread_mutex_lock(&s->sse_lock);
 		if (c->prev)
@@ -619,4 +657,180 @@ void jn__http_sse_ping_all(struct jn_http_server *s)
 void jn__http_sse_stop(struct jn_http_server *s)
 {
 	for_each_client(s, false);
+}
+
+/* ---- generic streams (JetStream replay, consumer events) ------------------------ */
+
+static void link_client(struct jn_http_server *s, struct sse_client *c, bool *stopping)
+{
+	pthread_mutex_lock(&s->sse_lock);
+	*stopping = atomic_load(&s->stopping);
+	if (!*stopping) {
+		c->next = s->sse_head;
+		if (c->next)
+			c->next->prev = c;
+		s->sse_head = c;
+		c->linked = true;
+		atomic_fetch_add_explicit(&s->stats.sse_clients, 1, memory_order_relaxed);
+	}
+	pthread_mutex_unlock(&s->sse_lock);
+}
+
+struct sse_client *jn__http_sse_start(struct http_req *r, const struct jn__sse_ops *ops,
+                                      void *ctx)
+{
+	struct jn_http_server *s = r->srv;
+	struct sse_client *c = jn_calloc(1, sizeof *c);
+	if (!c) {
+		jn__http_error_jn(r, JN_ENOMEM, false, NULL);
+		return NULL;
+	}
+	pthread_mutex_init(&c->lock, NULL);
+	c->srv = s;
+	c->conn = r->conn;
+	c->alive = true;
+	c->max = s->opts.sse_max_buffer;
+	c->user = r->user;
+	atomic_init(&c->refs, 2);
+	peer_of(r->conn, c->peer, sizeof c->peer);
+	jn__hbuf_puts(&c->buf, ": ok\n\n");
+	struct MHD_Response *resp =
+		MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, BLOCK_SIZE, sse_read, c,
+		                                  sse_response_free);
+	if (!resp) {
+		client_free(c);
+		jn__http_error_jn(r, JN_ENOMEM, false, NULL);
+		return NULL;
+	}
+	bool stopping;
+	link_client(s, c, &stopping);
+	if (stopping) {
+		/* nothing ever ran: free at once; the response's free callback
+		 * must not see c, so unhook it first */
+		MHD_destroy_response(resp);   /* runs sse_response_free: one ref */
+		atomic_fetch_sub(&c->refs, 1);
+		jn_epoch_retire(c, client_free);
+		jn__http_error_jn(r, JN_ECLOSED, false, NULL);
+		return NULL;
+	}
+	c->ops = ops;
+	c->ctx = ctx;
+	r->state = c;
+	r->cleanup = sse_cleanup;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+	MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+	jn__http_common_headers(s, resp);
+	r->resp = resp;
+	r->status = 200;
+	return c;
+}
+
+int jn__http_sse_push(struct sse_client *c, const char *p, size_t n)
+{
+	struct MHD_Connection *resume = NULL;
+	int rc = 0;
+	pthread_mutex_lock(&c->lock);
+	if (c->closed) {
+		rc = -JN_ECLOSED;
+	} else if (c->overflow) {
+		rc = -JN_ESLOW;
+	} else {
+		size_t before = pending_bytes(c);
+		if (c->head > c->buf.cap / 2 || before == 0)
+			buf_compact(c);
+		size_t old = c->buf.len;
+		jn__hbuf_put(&c->buf, p, n);
+		if (c->buf.oom || (before > 0 && pending_bytes(c) > c->max)) {
+			c->buf.len = old;
+			cut(c, &resume);
+			rc = -JN_ESLOW;
+		} else if (c->suspended) {
+			c->suspended = false;
+			resume = c->conn;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (resume)
+		MHD_resume_connection(resume);
+	return rc;
+}
+
+size_t jn__http_sse_buffered(struct sse_client *c)
+{
+	pthread_mutex_lock(&c->lock);
+	size_t n = pending_bytes(c);
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+void jn__http_sse_wake(struct sse_client *c)
+{
+	struct MHD_Connection *resume = NULL;
+	pthread_mutex_lock(&c->lock);
+	if (c->suspended) {
+		c->suspended = false;
+		resume = c->conn;
+	} else {
+		c->wake = true;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (resume)
+		MHD_resume_connection(resume);
+}
+
+void jn__http_sse_end(struct sse_client *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->closed = true;
+	pthread_mutex_unlock(&c->lock);
+	jn__http_sse_wake(c);
+}
+
+void jn__http_sse_wake_later(struct sse_client *c, int64_t delay_ns)
+{
+	struct jn_http_server *s = c->srv;
+	int64_t at = jn__http_mono_ns() + delay_ns;
+	bool kick = false;
+	pthread_mutex_lock(&c->lock);
+	if (!c->closed && (c->recheck_at == 0 || at < c->recheck_at)) {
+		kick = c->recheck_at == 0;
+		if (kick)
+			atomic_fetch_add(&s->sse_rechecks, 1);
+		c->recheck_at = at;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (kick)
+		jn__http_timer_kick(s);
+}
+
+int64_t jn__http_sse_recheck(struct jn_http_server *s, int64_t now)
+{
+	if (atomic_load(&s->sse_rechecks) == 0)
+		return INT64_MAX;
+	int64_t next = INT64_MAX;
+	pthread_mutex_lock(&s->sse_lock);
+	for (struct sse_client *c = s->sse_head; c; c = c->next) {
+		struct MHD_Connection *conn = NULL;
+		pthread_mutex_lock(&c->lock);
+		if (c->recheck_at && c->recheck_at <= now) {
+			c->recheck_at = 0;
+			atomic_fetch_sub(&s->sse_rechecks, 1);
+			if (c->suspended) {
+				c->suspended = false;
+				conn = c->conn;
+			} else {
+				c->wake = true;
+			}
+		} else if (c->recheck_at && c->recheck_at < next) {
+			next = c->recheck_at;
+		}
+		pthread_mutex_unlock(&c->lock);
+		/* resuming under the list lock is allowed: libmicrohttpd takes no
+		 * lock of ours (server_int.h) and the list lock is not a client's */
+		if (conn)
+			MHD_resume_connection(conn);
+	}
+	pthread_mutex_unlock(&s->sse_lock);
+	return next;
 }

@@ -1,6 +1,7 @@
 /*
  * timer.c - the HTTP adapter's one timer thread: expires waiting requests
- * (request.c's deadline heap) and sends the SSE keep-alive pings.
+ * (request.c's deadline heap) and fetches (fetch.c), sends the SSE
+ * keep-alive pings, and does the delayed wake-ups of event streams.
  *
  * It sleeps on a condition variable (CLOCK_MONOTONIC) until the earliest
  * request deadline or the next ping round, whichever comes first; a new
@@ -31,6 +32,12 @@ static void *timer_main(void *arg)
 		pthread_mutex_unlock(&s->timer_lock);
 		int64_t now = jn__http_mono_ns();
 		int64_t wake = jn__http_inbox_expire(s, now);
+		int64_t w2 = jn__http_pull_expire(s, now);
+		if (w2 < wake)
+			wake = w2;
+		w2 = jn__http_sse_recheck(s, now);
+		if (w2 < wake)
+			wake = w2;
 		if (now >= next_ping) {
 			jn__http_sse_ping_all(s);
 			next_ping = now + interval;

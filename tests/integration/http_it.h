@@ -407,4 +407,82 @@ static inline long long ht_metric(const char *text, const char *series)
 	return -1;
 }
 
+
+/* ---- JetStream helpers ------------------------------------------------------ */
+
+/* A request whose path is printf-formatted; body is a C string or NULL. */
+#define ht_reqf(r, method, body, hdrs, ...) \
+	ht_reqf_at(__FILE__, __LINE__, r, method, body, hdrs, __VA_ARGS__)
+static inline void ht_reqf_at(const char *file, int line, struct ht_resp *r, const char *method,
+                              const char *body, const char *const *hdrs, const char *fmt, ...)
+	__attribute__((format(printf, 7, 8)));
+static inline void ht_reqf_at(const char *file, int line, struct ht_resp *r, const char *method,
+                              const char *body, const char *const *hdrs, const char *fmt, ...)
+{
+	char path[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(path, sizeof path, fmt, ap);
+	va_end(ap);
+	ht_req_at(file, line, r, method, path, body, body ? strlen(body) : 0, hdrs);
+}
+
+/* method path body -> the JSON answer, which must have status want.
+ * Caller decrefs. */
+#define ht_call(method, path, body, want) ht_call_at(__FILE__, __LINE__, method, path, body, want)
+static inline json_t *ht_call_at(const char *file, int line, const char *method,
+                                 const char *path, const char *body, long want)
+{
+	struct ht_resp r;
+	ht_req_at(file, line, &r, method, path, body, body ? strlen(body) : 0, NULL);
+	if (r.status != want)
+		it_fail(file, line, "%s %s: HTTP status %ld, expected %ld; body: %s", method, path,
+		        r.status, want, r.body);
+	json_t *o = ht_json_at(file, line, &r);
+	ht_free(&r);
+	return o;
+}
+
+/* The "err_code" of an error answer (0 if none). */
+static inline long long ht_err_code(const struct ht_resp *r)
+{
+	json_error_t e;
+	json_t *o = json_loadb(r->body, r->len, 0, &e);
+	long long v = json_integer_value(json_object_get(json_object_get(o, "error"), "err_code"));
+	json_decref(o);
+	return v;
+}
+
+/* Wait until the SSE stream's bytes contain str (fails after ms). */
+#define ht_sse_wait_str(s, str, ms) ht_sse_wait_str_at(__FILE__, __LINE__, s, str, ms)
+static inline void ht_sse_wait_str_at(const char *file, int line, struct ht_sse *s,
+                                      const char *str, int ms)
+{
+	int64_t deadline = it_now_ms() + ms;
+	for (;;) {
+		pthread_mutex_lock(&s->lock);
+		bool found = s->buf && strstr(s->buf, str);
+		pthread_mutex_unlock(&s->lock);
+		if (found)
+			return;
+		if (it_now_ms() > deadline)
+			it_fail(file, line, "SSE: no \"%s\" within %d ms in \"%.2000s\"", str, ms,
+			        s->buf ? s->buf : "");
+		it_sleep_ms(2);
+	}
+}
+
+/* The "id:" values of the stream so far, in order, into ids (at most cap);
+ * returns how many. */
+static inline int ht_sse_ids(struct ht_sse *s, long long *ids, int cap)
+{
+	int n = 0;
+	pthread_mutex_lock(&s->lock);
+	for (const char *p = s->buf; p && (p = strstr(p, "\nid: ")) && n < cap; p++)
+		ids[n++] = atoll(p + 5);
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+
 #endif
