@@ -30,7 +30,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "core/alloc.h"
 #include "core/epoch.h"
@@ -38,6 +37,7 @@
 #include "core/header.h"
 #include "core/jetstream.h"
 #include "core/js_json.h"
+#include "core/rand.h"
 #include "core/stream.h"
 #include "core/subject.h"
 #include "core/sublist.h"
@@ -722,17 +722,6 @@ static void watch_deliver(struct jn_sub *sub, const struct jn_msg *m, struct jn_
 	pthread_mutex_unlock(&w->mu);
 }
 
-static void random_hex(char *out, size_t n)
-{
-	uint64_t r[2] = { 0 };
-	if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
-		static _Atomic uint64_t ctr;
-		r[0] = (uint64_t)jn_js_now_ns() ^ (uint64_t)(uintptr_t)out;
-		r[1] = atomic_fetch_add(&ctr, 1);
-	}
-	snprintf(out, n, "%016" PRIx64 "%016" PRIx64, r[0], r[1]);
-}
-
 int jn_kv_watch(struct jn_js *js, const char *bucket, const char *pattern, unsigned flags,
                 uint64_t after_rev, jn_kv_watch_fn fn, void *arg, struct jn_kv_watch **out)
 {
@@ -761,7 +750,7 @@ int jn_kv_watch(struct jn_js *js, const char *bucket, const char *pattern, unsig
 	w->last_rev = after_rev;
 	stream_name(w->stream, sizeof w->stream, bucket);
 	char rnd[40];
-	random_hex(rnd, sizeof rnd);
+	jn_random_token(rnd, sizeof rnd - 1);
 	snprintf(w->deliver, sizeof w->deliver, "_JNKV.%s", rnd);
 	w->sub.subject = w->deliver;
 	w->sub.subject_len = (uint32_t)strlen(w->deliver);

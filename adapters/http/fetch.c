@@ -46,9 +46,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include "adapters/http/server_int.h"
+#include "core/rand.h"
 #include "core/alloc.h"
 #include "core/consumer.h"
 #include "core/epoch.h"
@@ -96,27 +96,6 @@ struct pull {
 };
 
 /* ---- the inbox ---------------------------------------------------------------- */
-
-static void random_token(char *out, size_t n)
-{
-	static const char alpha[] =
-		"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-	uint8_t rnd[32];
-	if (n > sizeof rnd)
-		n = sizeof rnd;
-	if (getrandom(rnd, n, 0) != (ssize_t)n) {
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		uint64_t x = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)out;
-		for (size_t i = 0; i < n; i++) {
-			x ^= x << 13; x ^= x >> 7; x ^= x << 17;
-			rnd[i] = (uint8_t)x;
-		}
-	}
-	for (size_t i = 0; i < n; i++)
-		out[i] = alpha[rnd[i] % 62];
-	out[n] = '\0';
-}
 
 /* Turn a delivery into the contract's message JSON. false: not a consumer
  * delivery (no parsable ack subject). */
@@ -234,7 +213,7 @@ static struct pull *pull_new(struct http_req *r, const char *stream, const char 
 		return NULL;
 	pthread_mutex_init(&p->lock, NULL);
 	char tok[23];
-	random_token(tok, 22);
+	jn_random_token(tok, 22);
 	int n = snprintf(p->inbox, sizeof p->inbox, "_INBOX.%s.*", tok);
 	p->prefix_len = (size_t)n - 1;
 	snprintf(p->api, sizeof p->api, "$JS.API.CONSUMER.MSG.NEXT.%s.%s", stream, consumer);
@@ -457,6 +436,20 @@ static int query_int(struct http_req *r, const char *key, int64_t max, int64_t d
 	return 0;
 }
 
+/* A pull on an existing consumer, or NULL with the error answered. */
+static struct pull *pull_open(struct http_req *r, const char *stream, const char *consumer)
+{
+	int rc = consumer_exists(r->srv, stream, consumer);
+	if (rc < 0) {
+		jn__http_error_jn(r, rc, true, NULL);
+		return NULL;
+	}
+	struct pull *p = pull_new(r, stream, consumer);
+	if (!p)
+		jn__http_error_jn(r, JN_ENOMEM, false, NULL);
+	return p;
+}
+
 void jn__http_fetch_route(struct http_req *r, const char *stream, const char *consumer)
 {
 	struct jn_http_server *s = r->srv;
@@ -465,21 +458,15 @@ void jn__http_fetch_route(struct http_req *r, const char *stream, const char *co
 	    query_int(r, "max_bytes", INT64_MAX / 2, 0, &max_bytes) < 0 ||
 	    jn__http_query_duration(r, "wait", MAX_WAIT_NS, &wait) < 0)
 		return;
-	int rc = consumer_exists(s, stream, consumer);
-	if (rc < 0) {
-		jn__http_error_jn(r, rc, true, NULL);
+	struct pull *p = pull_open(r, stream, consumer);
+	if (!p)
 		return;
-	}
-	struct pull *p = pull_new(r, stream, consumer);
-	if (!p) {
-		jn__http_error_jn(r, JN_ENOMEM, false, NULL);
-		return;
-	}
 	p->batch = batch;
 	p->max_bytes = max_bytes;
 	p->wait_ns = wait;
 	p->deadline = jn__http_mono_ns() + wait + NS_S;
-	if ((rc = jn_sublist_insert(s->router->subs, &p->sub)) < 0) {
+	int rc = jn_sublist_insert(s->router->subs, &p->sub);
+	if (rc < 0) {
 		pull_free(p);
 		jn__http_error_jn(r, rc, false, NULL);
 		return;
@@ -634,16 +621,9 @@ void jn__http_consumer_events_route(struct http_req *r, const char *stream,
                                     const char *consumer)
 {
 	struct jn_http_server *s = r->srv;
-	int rc = consumer_exists(s, stream, consumer);
-	if (rc < 0) {
-		jn__http_error_jn(r, rc, true, NULL);
+	struct pull *p = pull_open(r, stream, consumer);
+	if (!p)
 		return;
-	}
-	struct pull *p = pull_new(r, stream, consumer);
-	if (!p) {
-		jn__http_error_jn(r, JN_ENOMEM, false, NULL);
-		return;
-	}
 	struct sse_client *c = jn__http_sse_start(r, &events_ops, p);
 	if (!c) {
 		pull_free(p);
@@ -652,7 +632,8 @@ void jn__http_consumer_events_route(struct http_req *r, const char *stream,
 	/* p is the stream's now; deliveries need p->sse before the first pull,
 	 * which refill sends once ": ok" is read */
 	p->sse = c;
-	if ((rc = jn_sublist_insert(s->router->subs, &p->sub)) < 0) {
+	int rc = jn_sublist_insert(s->router->subs, &p->sub);
+	if (rc < 0) {
 		jn__http_sse_end(c);
 		return;
 	}

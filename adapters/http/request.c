@@ -22,10 +22,10 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 #include "adapters/http/server_int.h"
+#include "core/rand.h"
 #include "core/alloc.h"
 #include "core/auth.h"
 #include "core/err.h"
@@ -232,32 +232,11 @@ static void inbox_deliver(struct jn_sub *sub, const struct jn_msg *m, struct jn_
 		MHD_resume_connection(resume);
 }
 
-static void random_token(char *out, size_t n)
-{
-	static const char alpha[] =
-		"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-	uint8_t rnd[32];
-	if (n > sizeof rnd)
-		n = sizeof rnd;
-	if (getrandom(rnd, n, 0) != (ssize_t)n) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ (uint64_t)getpid();
-		for (size_t i = 0; i < n; i++) {
-			x ^= x << 13; x ^= x >> 7; x ^= x << 17;
-			rnd[i] = (uint8_t)x;
-		}
-	}
-	for (size_t i = 0; i < n; i++)
-		out[i] = alpha[rnd[i] % 62];
-	out[n] = '\0';
-}
-
 int jn__http_inbox_start(struct jn_http_server *s)
 {
 	struct http_inbox *in = &s->inbox;
 	char tok[23];
-	random_token(tok, 22);
+	jn_random_token(tok, 22);
 	int n = snprintf(in->subject, sizeof in->subject, "_INBOX.%s.*", tok);
 	in->prefix_len = (size_t)n - 1;
 	in->sub.subject = in->subject;

@@ -460,6 +460,23 @@ static int query_queue(struct http_req *r, char *out, size_t cap, const char **q
 	return 0;
 }
 
+/* Link c into the server's list of SSE clients (what stop ends), unless
+ * the server is stopping (*stopping says). */
+static void link_client(struct jn_http_server *s, struct sse_client *c, bool *stopping)
+{
+	pthread_mutex_lock(&s->sse_lock);
+	*stopping = atomic_load(&s->stopping);
+	if (!*stopping) {
+		c->next = s->sse_head;
+		if (c->next)
+			c->next->prev = c;
+		s->sse_head = c;
+		c->linked = true;
+		atomic_fetch_add_explicit(&s->stats.sse_clients, 1, memory_order_relaxed);
+	}
+	pthread_mutex_unlock(&s->sse_lock);
+}
+
 void jn__http_subscribe_route(struct http_req *r)
 {
 	struct jn_http_server *s = r->srv;
@@ -557,17 +574,8 @@ void jn__http_subscribe_route(struct http_req *r)
 	MHD_add_response_header(resp, "X-Accel-Buffering", "no");
 	jn__http_common_headers(s, resp);
 
-	pthread_mutex_lock(&s->sse_lock);
-	bool stopping = atomic_load(&s->stopping);
-	if (!stopping) {
-		c->next = s->sse_head;
-		if (c->next)
-			c->next->prev = c;
-		s->sse_head = c;
-		c->linked = true;
-		atomic_fetch_add_explicit(&s->stats.sse_clients, 1, memory_order_relaxed);
-	}
-	pthread_mutex_unlock(&s->sse_lock);
+	bool stopping;
+	link_client(s, c, &stopping);
 	int rc = stopping ? -JN_ECLOSED : 0;
 	for (uint32_t i = 0; rc == 0 && i < c->nsubs; i++) {
 		rc = jn_sublist_insert(s->router->subs, &c->subs[i].sub);
@@ -661,20 +669,6 @@ void jn__http_sse_stop(struct jn_http_server *s)
 
 /* ---- generic streams (JetStream replay, consumer events) ------------------------ */
 
-static void link_client(struct jn_http_server *s, struct sse_client *c, bool *stopping)
-{
-	pthread_mutex_lock(&s->sse_lock);
-	*stopping = atomic_load(&s->stopping);
-	if (!*stopping) {
-		c->next = s->sse_head;
-		if (c->next)
-			c->next->prev = c;
-		s->sse_head = c;
-		c->linked = true;
-		atomic_fetch_add_explicit(&s->stats.sse_clients, 1, memory_order_relaxed);
-	}
-	pthread_mutex_unlock(&s->sse_lock);
-}
 
 struct sse_client *jn__http_sse_start(struct http_req *r, const struct jn__sse_ops *ops,
                                       void *ctx)

@@ -544,6 +544,20 @@ static int name_seg(struct http_req *r, int i, char *out, const char *what)
 	return 0;
 }
 
+/* GET (op INFO) answers the info, DELETE (op DELETE) {"deleted":true}. */
+static void info_or_delete(struct http_req *r, const char *op, bool get)
+{
+	json_t *resp = api(r, op, NULL);
+	if (!resp)
+		return;
+	if (!get) {
+		reply_deleted(r, resp);
+	} else if ((resp = api_ok(r, resp))) {
+		reply_json(r, 200, resp);
+		json_decref(resp);
+	}
+}
+
 void jn__http_streams_route(struct http_req *r)
 {
 	struct jn_http_server *s = r->srv;
@@ -575,15 +589,7 @@ void jn__http_streams_route(struct http_req *r)
 			return;
 		}
 		snprintf(op, sizeof op, "STREAM.%s.%s", get ? "INFO" : "DELETE", stream);
-		json_t *resp = api(r, op, NULL);
-		if (!resp)
-			return;
-		if (!get) {
-			reply_deleted(r, resp);
-		} else if ((resp = api_ok(r, resp))) {
-			reply_json(r, 200, resp);
-			json_decref(resp);
-		}
+		info_or_delete(r, op, get);
 		return;
 	}
 	if (n == 4 && SUB_IS("purge")) {
@@ -636,14 +642,6 @@ void jn__http_streams_route(struct http_req *r)
 		return;
 	}
 	snprintf(op, sizeof op, "CONSUMER.%s.%s.%s", get ? "INFO" : "DELETE", stream, name);
-	json_t *resp = api(r, op, NULL);
-	if (!resp)
-		return;
-	if (!get) {
-		reply_deleted(r, resp);
-	} else if ((resp = api_ok(r, resp))) {
-		reply_json(r, 200, resp);
-		json_decref(resp);
-	}
+	info_or_delete(r, op, get);
 #undef SUB_IS
 }
