@@ -73,6 +73,11 @@ struct jn_proto {
 	int (*on_data)(void *state, const uint8_t *buf, size_t len, struct jn_thread_ctx *ctx);
 	/* Periodic (every ~100 ms): ping timers, auth timeout, expiry. */
 	void (*on_tick)(void *state, struct jn_thread_ctx *ctx);
+	/* Optional. The server is stopping: the input already received has
+	 * been processed and the connection closes right after this returns
+	 * (its output is flushed first): the adapter's last words (MQTT 5:
+	 * DISCONNECT 0x8B). On the owning worker. */
+	void (*on_shutdown)(void *state, struct jn_thread_ctx *ctx);
 	/* The socket is closed. Unlink everything, retire state. Called once. */
 	void (*on_close)(void *state, struct jn_thread_ctx *ctx);
 };

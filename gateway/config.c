@@ -298,19 +298,83 @@ static int load_jetstream(struct loader *ld, const json_t *obj, struct jn_js_con
 	return 0;
 }
 
-/* "mqtt", "http": listeners of adapters still to come. */
-static int load_listen(struct loader *ld, const json_t *obj, struct jn_listen *l)
+/* Whole seconds in 1..max, from a duration. */
+static int get_seconds(struct loader *ld, const json_t *v, int64_t max, uint32_t *out)
+{
+	char gotbuf[64];
+	int64_t ns;
+	int rc = get_duration(ld, v, 1000 * MS_NS, &ns);
+	if (rc < 0)
+		return rc;
+	if (ns % (1000 * MS_NS) || ns / (1000 * MS_NS) > max)
+		return FAIL(ld, "must be whole seconds from 1s to %llds, got %s", (long long)max,
+		            GOT(v));
+	*out = (uint32_t)(ns / (1000 * MS_NS));
+	return 0;
+}
+
+/* "mqtt": the listener keys plus the MQTT adapter's limits (names as in
+ * mosquitto.conf where mosquitto has the same limit). */
+static int load_mqtt(struct loader *ld, const json_t *obj, struct jn_config *c)
 {
 	int rc = get_object(ld, obj);
 	if (rc < 0)
 		return rc;
+	struct jn_mqtt_opts *o = &c->mqtt;
 	const char *key;
 	json_t *v;
 	json_object_foreach((json_t *)obj, key, v) {
 		size_t mark = path_key(ld, key);
-		rc = listen_key(ld, key, v, l, true);
-		if (rc == 1)
+		long long n;
+		int64_t x;
+		uint32_t secs;
+		rc = listen_key(ld, key, v, &c->mqtt_listen, true);
+		if (rc != 1) {
+			/* handled (or a bad value) */
+		} else if (strcmp(key, "max_connections") == 0) {
+			rc = get_int(ld, v, 0, INT32_MAX, &n);
+			if (rc == 0)
+				o->max_connections = (uint32_t)n;
+		} else if (strcmp(key, "max_packet_size") == 0) {
+			/* the largest packet MQTT can frame: 268435455 + 5 header bytes */
+			rc = get_size(ld, v, 64, 268435460, &x);
+			if (rc == 0)
+				o->max_packet_size = (uint32_t)x;
+		} else if (strcmp(key, "max_inflight_messages") == 0) {
+			rc = get_int(ld, v, 1, 65535, &n);
+			if (rc == 0)
+				o->max_inflight = (uint16_t)n;
+		} else if (strcmp(key, "max_queued_messages") == 0) {
+			rc = get_int(ld, v, 1, INT32_MAX, &n);
+			if (rc == 0)
+				o->max_queued = (uint32_t)n;
+		} else if (strcmp(key, "receive_maximum") == 0) {
+			rc = get_int(ld, v, 1, 65535, &n);
+			if (rc == 0)
+				o->receive_max = (uint16_t)n;
+		} else if (strcmp(key, "max_topic_aliases") == 0) {
+			rc = get_int(ld, v, 0, 65535, &n);
+			if (rc == 0)
+				o->topic_alias_max = (uint16_t)n;
+		} else if (strcmp(key, "max_keepalive") == 0) {
+			rc = get_seconds(ld, v, 65535, &secs);
+			if (rc == 0)
+				o->max_keepalive = (uint16_t)secs;
+		} else if (strcmp(key, "persistent_client_expiration") == 0) {
+			rc = get_seconds(ld, v, UINT32_MAX - 1, &secs);
+			if (rc == 0)
+				o->max_session_expiry = secs;
+		} else if (strcmp(key, "max_pending") == 0) {
+			rc = get_size(ld, v, 1024, INT64_MAX, &x);
+			if (rc == 0)
+				o->max_pending = (size_t)x;
+		} else if (strcmp(key, "write_deadline") == 0) {
+			rc = get_duration(ld, v, MS_NS, &o->write_deadline_ns);
+		} else if (strcmp(key, "connect_timeout") == 0) {
+			rc = get_duration(ld, v, MS_NS, &o->connect_timeout_ns);
+		} else {
 			rc = unknown(ld);
+		}
 		if (rc < 0)
 			return rc;
 		path_pop(ld, mark);
@@ -625,7 +689,7 @@ static int load_root(struct loader *ld, const json_t *root, struct jn_config *c)
 		} else if (strcmp(key, "nats") == 0) {
 			rc = load_nats(ld, v, c);
 		} else if (strcmp(key, "mqtt") == 0) {
-			rc = load_listen(ld, v, &c->mqtt_listen);
+			rc = load_mqtt(ld, v, c);
 		} else if (strcmp(key, "http") == 0) {
 			rc = load_http(ld, v, c);
 		} else if (strcmp(key, "authorization") == 0) {
@@ -670,6 +734,7 @@ int jn_config_init(struct jn_config *c)
 	c->http_listen = (struct jn_listen){ .enabled = false, .host = "0.0.0.0", .port = 8080 };
 	jn_http_opts_default(&c->http);
 	jn_nats_opts_default(&c->nats);
+	jn_mqtt_opts_default(&c->mqtt);
 	jn_auth_init(&c->auth);
 	c->server_name = jn_strdup("junction");
 	c->store_dir = jn_strdup("./store");

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "adapters/http/server.h"
+#include "adapters/mqtt/server.h"
 #include "adapters/nats/server.h"
 #include "core/auth.h"
 
@@ -48,6 +49,7 @@ struct jn_config {
 	struct jn_listen nats_listen;
 	struct jn_nats_opts nats;   /* string fields point into this config */
 	struct jn_listen mqtt_listen;
+	struct jn_mqtt_opts mqtt;   /* limits; host, port, store_dir and js set by the daemon */
 	struct jn_listen http_listen;
 	struct jn_http_opts http;   /* the other "http" keys; host/port from http_listen */
 	char *http_allow_origin;    /* owned; http.allow_origin points here */

@@ -118,8 +118,9 @@ static int mqtt_start(struct jn_daemon *d, const struct jn_config *cfg, char *er
 {
 	if (!cfg->mqtt_listen.enabled)
 		return 0;
-	struct jn_mqtt_opts mo;
-	jn_mqtt_opts_default(&mo);
+	/* after JetStream: acknowledgements wait for the capturing stream */
+	struct jn_mqtt_opts mo = cfg->mqtt;
+	mo.js = d->js;
 	mo.host = cfg->mqtt_listen.host;
 	mo.port = cfg->mqtt_listen.port;
 	char dir[4096];

@@ -506,8 +506,11 @@ static void tick(struct jn_worker *w)
 			 * before the signal is already in the socket buffer, so one
 			 * bounded read_conn() (which stops at EAGAIN) gets it. */
 			read_conn(w, c);
-			if (!atomic_load(&c->closing))
+			if (!atomic_load(&c->closing)) {
+				if (c->svc->proto->on_shutdown)
+					c->svc->proto->on_shutdown(c->link.proto_state, &w->ctx);
 				jn_link_close(&c->link, "Server Shutdown");
+			}
 			continue;
 		}
 		if (c->svc->proto->on_tick)

@@ -34,6 +34,7 @@
 #include "core/alloc.h"
 #include "core/epoch.h"
 #include "core/err.h"
+#include "core/jetstream.h"
 #include "core/log.h"
 #include "core/router.h"
 #include "core/subject.h"
@@ -70,7 +71,17 @@ struct mq_conn {
 	int64_t stuck_since_ns, progress_seen_ns;
 	struct mq_alias *aliases;        /* 5.0 inbound topic aliases, on demand */
 	struct mq_will *will;
+	struct mq_ackq *acks;            /* acks.c; on the first tracked ack */
 };
+
+/* Set while this thread runs mqtt_on_data: verdict callbacks that fire
+ * inline know they are inside the worker's epoch read section. */
+static _Thread_local bool tl_on_worker;
+
+bool jn__mqtt_on_worker(void)
+{
+	return tl_on_worker;
+}
 
 static inline void stat_add(_Atomic uint64_t *a, uint64_t v)
 {
@@ -113,6 +124,33 @@ static void send_ack(struct mq_conn *c, uint8_t type, uint16_t pid, uint8_t reas
 	if (c->version == JN_MQTT_V5)
 		p.reason = reason;
 	send_pkt(c, &p);
+}
+
+void jn__mqtt_ack_send(struct mq_conn *c, uint8_t type, uint16_t pid, uint8_t reason)
+{
+	struct mq_session *s = c->s;
+	if (type == JN_MQTT_PUBREC && reason >= 0x80 && c->version == JN_MQTT_V5 && s) {
+		/* 5.0 §4.3.3: a failed PUBREC ends the flow; no PUBREL follows */
+		pthread_mutex_lock(&s->lock);
+		if (s->conn == c)
+			jn__mqtt_q2in_del(s, pid);
+		pthread_mutex_unlock(&s->lock);
+	}
+	send_ack(c, type, pid, reason);
+}
+
+/* An acknowledgement that needs no verdict, behind those still waiting. */
+static int ack_now(struct mq_conn *c, uint8_t type, uint16_t pid, uint8_t reason)
+{
+	if (!jn__mqtt_acks_pending(c->acks)) {
+		send_ack(c, type, pid, reason);
+		return 0;
+	}
+	struct mq_ack *a = jn__mqtt_ack_new(&c->acks, c, type, pid, reason);
+	if (!a)
+		return -JN_ENOMEM;
+	jn__mqtt_ack_done(a, 0, false);
+	return 0;
 }
 
 void jn__mqtt_send_pubrel(struct mq_conn *c, uint16_t pid)
@@ -222,6 +260,17 @@ static int close_conn(struct mq_conn *c, const char *why)
 		jn_link_close(c->link, why);
 	}
 	return -JN_ECLOSED;
+}
+
+/* The server stops (after the input already received was processed, so
+ * a publish sent just before the signal is not lost): 5.0 clients hear
+ * why. */
+static void mqtt_on_shutdown(void *state, struct jn_thread_ctx *ctx)
+{
+	(void)ctx;
+	struct mq_conn *c = state;
+	if (!c->closing)
+		send_disconnect(c, JN_MQTT_RC_SERVER_SHUTTING_DOWN);
 }
 
 /* A protocol violation: 5.0 gets a DISCONNECT with the reason first. */
@@ -379,6 +428,8 @@ static void retain(struct jn_mqtt_server *srv, const struct jn_msg *m)
 	int64_t now = jn__mqtt_realtime_ns();
 	int64_t exp = jn__mqtt_hdr_expires(m, now);
 	jn__mqtt_retain(srv, m, now, exp, true);
+	if (m->data_len == 0)
+		jn__mqtt_persist_barrier(srv);   /* the delete is what must be durable */
 }
 
 void jn__mqtt_publish_will(struct jn_mqtt_server *srv, const struct mq_will *w,
@@ -541,16 +592,29 @@ static int handle_connect(struct mq_conn *c, const struct jn_mqtt_pkt *p)
 			rmax = p->props.receive_max;
 		if (JN_MQTT_HAS(&p->props, JN_MQTT_P_MAX_PACKET_SIZE))
 			c->client_max_packet = p->props.max_packet_size;
-		if (srv->opts.max_session_expiry && expiry > srv->opts.max_session_expiry) {
-			expiry = srv->opts.max_session_expiry;
-			capped = true;
-		}
+	}
+	/* also a 3.1.1 persistent session (mosquitto's persistent_client_expiration) */
+	if (srv->opts.max_session_expiry && expiry > srv->opts.max_session_expiry) {
+		expiry = srv->opts.max_session_expiry;
+		capped = v5;
 	}
 	c->keep_alive = k->keep_alive;
+	bool ka_capped = false;
+	if (srv->opts.max_keepalive && (k->keep_alive == 0 || k->keep_alive > srv->opts.max_keepalive)) {
+		/* as mosquitto: 5.0 is told the server's value, 3.1.1 cannot be */
+		if (!v5)
+			return connack_fail(c, JN_MQTT_CONNACK_ID_REJECTED, 0, "keep alive over max_keepalive");
+		c->keep_alive = srv->opts.max_keepalive;
+		ka_capped = true;
+	}
 
 	struct jn_mqtt_pkt ack = { .type = JN_MQTT_CONNACK, .version = c->version };
 	if (v5) {
 		struct jn_mqtt_props *ap = &ack.props;
+		if (ka_capped) {
+			JN_MQTT_SET(ap, JN_MQTT_P_SERVER_KEEP_ALIVE);
+			ap->server_keep_alive = c->keep_alive;
+		}
 		if (srv->opts.receive_max < 65535) {
 			JN_MQTT_SET(ap, JN_MQTT_P_RECEIVE_MAX);
 			ap->receive_max = srv->opts.receive_max;
@@ -594,6 +658,7 @@ static int handle_publish(struct mq_conn *c, const struct jn_mqtt_pkt *p)
 	bool v5 = c->version == JN_MQTT_V5;
 	const char *topic = (const char *)pp->topic.p;
 	uint32_t tlen = pp->topic.len;
+	jn__mqtt_persist_mark_begin();
 	if (v5 && JN_MQTT_HAS(&p->props, JN_MQTT_P_TOPIC_ALIAS)) {
 		uint16_t a = p->props.topic_alias;
 		if (a == 0 || a > srv->opts.topic_alias_max)
@@ -643,10 +708,9 @@ static int handle_publish(struct mq_conn *c, const struct jn_mqtt_pkt *p)
 	if (c->pub_perms && !jn_auth_can_publish(c->user, subj, (size_t)n)) {
 		/* dropped; 3.1.1 has no way to say so, 5.0 says it in the ack */
 		jn_debug("mqtt: cid:%" PRIu64 " - publish to \"%.*s\" denied", c->link->id, n, subj);
-		if (pp->qos == 1)
-			send_ack(c, JN_MQTT_PUBACK, p->pid, JN_MQTT_RC_NOT_AUTHORIZED);
-		else if (pp->qos == 2)
-			send_ack(c, JN_MQTT_PUBREC, p->pid, JN_MQTT_RC_NOT_AUTHORIZED);
+		if (pp->qos && ack_now(c, pp->qos == 1 ? JN_MQTT_PUBACK : JN_MQTT_PUBREC, p->pid,
+		                       JN_MQTT_RC_NOT_AUTHORIZED) < 0)
+			rc = close_conn(c, "Out Of Memory");
 		goto out;
 	}
 
@@ -666,8 +730,10 @@ static int handle_publish(struct mq_conn *c, const struct jn_mqtt_pkt *p)
 			goto out;
 		}
 		if (dup) {
-			/* already delivered on its first PUBLISH: only the PUBREC again */
-			send_ack(c, JN_MQTT_PUBREC, p->pid, 0);
+			/* already delivered on its first PUBLISH: only the PUBREC again
+			 * (its id is durable: the first PUBREC waited for that) */
+			if (ack_now(c, JN_MQTT_PUBREC, p->pid, 0) < 0)
+				rc = close_conn(c, "Out Of Memory");
 			goto out;
 		}
 	}
@@ -699,14 +765,45 @@ static int handle_publish(struct mq_conn *c, const struct jn_mqtt_pkt *p)
 			m.reply_len = (uint32_t)r;
 		}
 	}
+	if (pp->qos == 0) {
+		if (pp->retain)
+			retain(srv, &m);
+		route(srv, &m, c->link->id, c->ctx);
+		goto out;
+	}
+	/* QoS 1/2: the acknowledgement waits for what it promises (acks.c):
+	 * the capturing stream's fsynced verdict and our own records */
+	uint8_t type = pp->qos == 1 ? JN_MQTT_PUBACK : JN_MQTT_PUBREC;
+	struct mq_ack *a = NULL;
+	if (srv->opts.js || srv->store) {
+		a = jn__mqtt_ack_new(&c->acks, c, type, p->pid, 0);
+		if (!a) {
+			rc = close_conn(c, "Out Of Memory");
+			goto out;
+		}
+	}
 	if (pp->retain)
 		retain(srv, &m);
-	uint32_t matched = route(srv, &m, c->link->id, c->ctx);
-	uint8_t reason = matched ? 0 : JN_MQTT_RC_NO_MATCHING_SUBSCRIBERS;
-	if (pp->qos == 1)
-		send_ack(c, JN_MQTT_PUBACK, p->pid, reason);
-	else if (pp->qos == 2)
-		send_ack(c, JN_MQTT_PUBREC, p->pid, reason);
+	struct jn_pub pub = { .origin_id = c->link->id, .batch = c->ctx ? c->ctx->batch : NULL };
+	if (a && srv->opts.js) {
+		jn__mqtt_ack_wait(a);
+		if (jn_js_publish_acked(srv->opts.js, c->ctx ? c->ctx->cache : NULL, &m, &pub,
+		                        jn__mqtt_ack_js_done, a) < 0)
+			jn__mqtt_ack_done(a, JN_MQTT_RC_UNSPECIFIED, false);
+	} else {
+		jn_router_publish(srv->router, c->ctx ? c->ctx->cache : NULL, &m, &pub);
+	}
+	uint8_t reason = pub.matched ? 0 : JN_MQTT_RC_NO_MATCHING_SUBSCRIBERS;
+	uint64_t mark = jn__mqtt_persist_mark_end();
+	if (a && mark) {
+		jn__mqtt_ack_wait(a);
+		if (jn__mqtt_persist_when_durable(srv, mark, jn__mqtt_ack_store_done, a) < 0)
+			jn__mqtt_ack_done(a, JN_MQTT_RC_UNSPECIFIED, false);
+	}
+	if (a)
+		jn__mqtt_ack_done(a, reason, false);
+	else
+		send_ack(c, type, p->pid, reason);
 out:
 	if (subj != sstack)
 		jn_free(subj);
@@ -732,11 +829,25 @@ static int handle_ack(struct mq_conn *c, const struct jn_mqtt_pkt *p)
 static int handle_pubrel(struct mq_conn *c, const struct jn_mqtt_pkt *p)
 {
 	struct mq_session *s = c->s;
+	jn__mqtt_persist_mark_begin();
 	pthread_mutex_lock(&s->lock);
 	bool found = jn__mqtt_q2in_del(s, p->pid);
 	pthread_mutex_unlock(&s->lock);
-	/* 3.1.1 §4.3.3: PUBCOMP even for an unknown pid */
-	send_ack(c, JN_MQTT_PUBCOMP, p->pid, found ? 0 : JN_MQTT_RC_PACKET_ID_NOT_FOUND);
+	uint64_t mark = jn__mqtt_persist_mark_end();
+	/* 3.1.1 §4.3.3: PUBCOMP even for an unknown pid; once the id's release
+	 * is durable, so that a crash cannot make its reuse look like a
+	 * duplicate */
+	uint8_t reason = found ? 0 : JN_MQTT_RC_PACKET_ID_NOT_FOUND;
+	if (!mark)
+		return ack_now(c, JN_MQTT_PUBCOMP, p->pid, reason) < 0 ? close_conn(c, "Out Of Memory")
+		                                                       : 0;
+	struct mq_ack *a = jn__mqtt_ack_new(&c->acks, c, JN_MQTT_PUBCOMP, p->pid, reason);
+	if (!a)
+		return close_conn(c, "Out Of Memory");
+	jn__mqtt_ack_wait(a);
+	if (jn__mqtt_persist_when_durable(c->srv, mark, jn__mqtt_ack_store_done, a) < 0)
+		jn__mqtt_ack_done(a, JN_MQTT_RC_UNSPECIFIED, false);
+	jn__mqtt_ack_done(a, 0, false);
 	return 0;
 }
 
@@ -1017,9 +1128,11 @@ static int mqtt_on_data(void *state, const uint8_t *buf, size_t len, struct jn_t
 	c->ctx = ctx;
 	if (ctx)
 		c->last_in_ns = ctx->now_ns;
+	tl_on_worker = true;
 	int rc = jn_mqtt_parse(&c->parser, buf, len, on_pkt, c);
 	if (rc < 0 && !c->closing)
 		violation(c, reason_of(rc), rc == -JN_EMAXPAYLOAD ? "packet too large" : "malformed packet");
+	tl_on_worker = false;
 	c->ctx = NULL;
 	return rc < 0 ? rc : 0;
 }
@@ -1066,6 +1179,9 @@ static void mqtt_on_close(void *state, struct jn_thread_ctx *ctx)
 	struct mq_conn *c = state;
 	struct jn_mqtt_server *srv = c->srv;
 	c->closing = true;
+	/* first: from here no verdict sends into this connection */
+	jn__mqtt_acks_detach(c->acks);
+	c->acks = NULL;
 	jn_mqtt_parser_fini(&c->parser);
 	struct mq_will *w = c->will;
 	c->will = NULL;
@@ -1124,5 +1240,6 @@ const struct jn_proto jn_mqtt_proto = {
 	.open = mqtt_open,
 	.on_data = mqtt_on_data,
 	.on_tick = mqtt_on_tick,
+	.on_shutdown = mqtt_on_shutdown,
 	.on_close = mqtt_on_close,
 };

@@ -29,11 +29,16 @@
  *          u32 reply_len, reply, payload; header slot: its NATS header;
  *          the record's timestamp is the publish time.
  *
- * Guarantees. Appends go to the page cache at once and are fsynced by the
- * store's syncer shortly after (group commit); acknowledgements to clients
- * do not wait for the fsync. So everything survives a clean shutdown or a
- * crash of the process; a power loss can lose the last moments, as with
- * mosquitto's periodic autosave (which loses more). Loading takes the
+ * Guarantees. Appends are fsynced by the store's syncer (group commit: one
+ * fsync covers every record appended while the previous one ran). The
+ * acknowledgement of an inbound PUBLISH (PUBACK/PUBREC) or PUBREL
+ * (PUBCOMP) waits until every record written for that packet is fsynced
+ * (a thread-local mark of the highest seq appended while handling it; a
+ * delete is covered by a skipped seq after its tombstone, see
+ * jn__mqtt_persist_barrier). So what a client was told is stored survives
+ * a crash and a power loss. Records written for other reasons (a
+ * subscription change, an outbound message's new state) are fsynced by
+ * the next round and survive a crash of the process. Loading takes the
  * latest record of each session and message, drops messages whose session
  * has no record, drops expired retained messages, and copies every live
  * record forward once, so segments of earlier runs are freed.
@@ -139,6 +144,39 @@ static uint64_t get_le(struct rd *r, int n)
 
 /* ---- writing ------------------------------------------------------------------ */
 
+/* The highest seq this thread appended since jn__mqtt_persist_mark_begin():
+ * an inbound packet's deliveries run on the thread that handles it, so
+ * this covers every record written for it (acks.c waits for it). */
+static _Thread_local uint64_t tl_mark;
+
+void jn__mqtt_persist_mark_begin(void)
+{
+	tl_mark = 0;
+}
+
+uint64_t jn__mqtt_persist_mark_end(void)
+{
+	uint64_t m = tl_mark;
+	tl_mark = 0;
+	return m;
+}
+
+void jn__mqtt_persist_barrier(struct jn_mqtt_server *srv)
+{
+	/* A tombstone has no seq of its own; a skipped seq after it does, and
+	 * the store makes records durable in log order. */
+	uint64_t seq = 0;
+	if (srv->store && jn_store_skip(srv->store, jn__mqtt_realtime_ns(), &seq) == 0 &&
+	    seq > tl_mark)
+		tl_mark = seq;
+}
+
+int jn__mqtt_persist_when_durable(struct jn_mqtt_server *srv, uint64_t seq,
+                                  void (*cb)(void *arg, int err), void *arg)
+{
+	return jn_store_when_durable(srv->store, seq, cb, arg);
+}
+
 static uint64_t append(struct jn_mqtt_server *srv, const char *kind, const struct buf *b,
                        const uint8_t *hdr, uint32_t hdr_len, int64_t ts)
 {
@@ -153,6 +191,8 @@ static uint64_t append(struct jn_mqtt_server *srv, const char *kind, const struc
 		jn_warn("mqtt: cannot persist a %s record: %s", kind, jn_strerror(rc));
 		return 0;
 	}
+	if (seq > tl_mark)
+		tl_mark = seq;
 	return seq;
 }
 

@@ -21,6 +21,8 @@
 #include "core/auth.h"
 #include "core/router.h"
 
+struct jn_js;
+
 struct jn_mqtt_opts {
 	const char *host;              /* for logs */
 	int port;
@@ -35,8 +37,14 @@ struct jn_mqtt_opts {
 	int64_t connect_timeout_ns;    /* CONNECT must come within; default 10 s */
 	int64_t write_deadline_ns;     /* default 10 s */
 	uint32_t max_connections;      /* 0 = unlimited */
+	uint16_t max_keepalive;        /* seconds; 0 = no cap. A 5.0 client asking for
+	                                  more (or 0) is told Server Keep Alive; a
+	                                  3.1.1 one is refused (CONNACK 2), as mosquitto */
 	const char *store_dir;         /* sessions and retained messages persist
 	                                  here; NULL = memory only */
+	struct jn_js *js;              /* borrowed, may be NULL: with it a QoS 1/2
+	                                  publish a stream captures is acknowledged
+	                                  only once the stream stored it durably */
 };
 
 void jn_mqtt_opts_default(struct jn_mqtt_opts *o);

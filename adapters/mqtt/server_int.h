@@ -17,7 +17,8 @@
  *
  * Locks: srv->reg_lock before a session's lock; srv->ret_lock (retained
  * messages) before a session's lock (SUBSCRIBE sends retained messages
- * under it); srv->store_lock and a link's outq lock are leaves. Nothing calls jn_router_publish() while holding any of them: a
+ * under it); an ack FIFO's lock (acks.c) before a session's lock;
+ * srv->store_lock and a link's outq lock are leaves. Nothing calls jn_router_publish() while holding any of them: a
  * publish may deliver into any session, including the publisher's own.
  */
 #ifndef JN_MQTT_SERVER_INT_H
@@ -229,8 +230,43 @@ int jn__mqtt_send_publish(struct mq_conn *c, const struct jn_msg *m, uint8_t qos
                           bool dup, uint16_t pid, uint32_t sub_id, int64_t expires_ns);
 /* Send PUBREL for pid (under the session lock). */
 void jn__mqtt_send_pubrel(struct mq_conn *c, uint16_t pid);
+/* Shutdown (any thread, under the session lock that has c attached): a
+ * 5.0 client gets DISCONNECT 0x8B, then the connection is closed. */
 /* The connection's version and its link id. */
 uint8_t jn__mqtt_conn_version(const struct mq_conn *c);
+
+/* Send an acknowledgement packet (PUBACK, PUBREC, PUBCOMP; the reason only
+ * for 5.0) now; any thread that may touch c (acks.c). A failed 5.0 PUBREC
+ * ends its QoS 2 flow: the packet id is forgotten. */
+void jn__mqtt_ack_send(struct mq_conn *c, uint8_t type, uint16_t pid, uint8_t reason);
+/* Is this thread inside a worker's on_data (an epoch read section)? */
+bool jn__mqtt_on_worker(void);
+
+/* ---- acks.c ----------------------------------------------------------------- */
+
+struct mq_ack;
+struct mq_ackq;
+struct jn_js_puback;
+
+/* Queue an acknowledgement behind the connection's earlier ones (creating
+ * the FIFO in *qp on first use). It holds one wait for the caller, which
+ * adds one per verdict to come (jn__mqtt_ack_wait) and ends its own with
+ * jn__mqtt_ack_done(a, reason, false). NULL on OOM. */
+struct mq_ack *jn__mqtt_ack_new(struct mq_ackq **qp, struct mq_conn *c, uint8_t type,
+                                uint16_t pid, uint8_t reason);
+void jn__mqtt_ack_wait(struct mq_ack *a);
+/* One verdict is in (reason 0 = success; the first failure wins). When the
+ * entry and those before it are complete they are sent. foreign: the
+ * caller is not in an epoch read section (a syncer thread). */
+void jn__mqtt_ack_done(struct mq_ack *a, uint8_t reason, bool foreign);
+/* Verdict callbacks for jn_js_publish_acked and jn_store_when_durable. */
+void jn__mqtt_ack_js_done(void *arg, const struct jn_js_puback *ack);
+void jn__mqtt_ack_store_done(void *arg, int err);
+/* Anything queued and not sent yet? */
+bool jn__mqtt_acks_pending(struct mq_ackq *q);
+/* The connection is closing: queued acknowledgements are dropped as their
+ * verdicts come; the FIFO frees itself after the last. */
+void jn__mqtt_acks_detach(struct mq_ackq *q);
 
 /* ---- retained.c ------------------------------------------------------------- */
 
@@ -268,6 +304,15 @@ void jn__mqtt_persist_msg_update(struct mq_session *s, struct mq_msg *m);
 void jn__mqtt_persist_msg_del(struct mq_session *s, struct mq_msg *m);
 /* Inbound QoS 2 pid received / released. */
 void jn__mqtt_persist_q2in(struct mq_session *s);
+/* Durability marks for one inbound packet (thread-local): begin, write,
+ * end returns the highest seq this thread appended meanwhile (0: none).
+ * barrier: make the deletes written so far covered by the mark. */
+void jn__mqtt_persist_mark_begin(void);
+uint64_t jn__mqtt_persist_mark_end(void);
+void jn__mqtt_persist_barrier(struct jn_mqtt_server *srv);
+/* jn_store_when_durable on the adapter's store (store must exist). */
+int jn__mqtt_persist_when_durable(struct jn_mqtt_server *srv, uint64_t seq,
+                                  void (*cb)(void *arg, int err), void *arg);
 /* Retained message stored / removed: returns the record's seq (0: none). */
 uint64_t jn__mqtt_persist_retained(struct jn_mqtt_server *srv, const struct jn_msg *m,
                                    int64_t ts_ns, int64_t expires_ns);

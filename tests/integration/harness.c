@@ -214,8 +214,8 @@ static void write_junction_config(FILE *f, const struct it_config *c, int port)
 	/* Only the NATS listener is under test: keep the gateway's other
 	 * listeners off so cases never collide on fixed ports. */
 	if (c->mqtt)
-		fprintf(f, "  \"mqtt\": {\"enabled\": true, \"host\": \"127.0.0.1\", \"port\": %d},\n",
-		        it__server.mqtt_port);
+		fprintf(f, "  \"mqtt\": {\"enabled\": true, \"host\": \"127.0.0.1\", \"port\": %d%s%s},\n",
+		        it__server.mqtt_port, c->mqtt_extra ? ", " : "", c->mqtt_extra ? c->mqtt_extra : "");
 	else
 		fprintf(f, "  \"mqtt\": {\"enabled\": false},\n");
 	if (c->http)

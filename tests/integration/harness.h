@@ -68,6 +68,7 @@ struct it_config {
 	bool mqtt;                 /* MQTT listener on it_srv->mqtt_port */
 	bool http;                 /* junction: HTTP listener on it_srv->http_port */
 	const char *http_extra;    /* more members of the "http" object, JSON text */
+	const char *mqtt_extra;    /* more members of the "mqtt" object (junction), JSON text */
 };
 
 struct it_server {

@@ -332,6 +332,19 @@ static const struct err_case err_cases[] = {
 	{ "{\"authorization\": {\"users\": [{\"user\": \"a\", \"password\": \"x\",\n"
 	  "  \"permissions\": {\"publish\": {\"allow\": [\"a\"], \"allow_responses\": true}}}]}}",
 	  "t.json:2:47: authorization.users[0].permissions.publish.allow_responses: unknown field" },
+	/* mqtt limits */
+	{ "{\"mqtt\": {\"max_packet_size\": 10}}",
+	  "t.json:1:30: mqtt.max_packet_size: must be a size from 64 to 268435460 bytes, got 10" },
+	{ "{\"mqtt\": {\"max_inflight_messages\": 0}}",
+	  "t.json:1:36: mqtt.max_inflight_messages: expected an integer 1..65535, got 0" },
+	{ "{\"mqtt\": {\"max_keepalive\": \"1500ms\"}}",
+	  "t.json:1:28: mqtt.max_keepalive: must be whole seconds from 1s to 65535s, got \"1500ms\"" },
+	{ "{\"mqtt\": {\"max_keepalive\": \"19h\"}}",
+	  "t.json:1:28: mqtt.max_keepalive: must be whole seconds from 1s to 65535s, got \"19h\"" },
+	{ "{\"mqtt\": {\"persistent_client_expiration\": 3600}}",
+	  "t.json:1:43: mqtt.persistent_client_expiration: must be at least 1000ms, got 3600 (an "
+	  "integer is nanoseconds; write a string such as \"3600s\")" },
+	{ "{\"mqtt\": {\"max_inflight\": 5}}", "t.json:1:11: mqtt.max_inflight: unknown field" },
 	/* columns count characters, not bytes (as jansson's do) */
 	{ "{\"server_name\": \"\xc3\xa9t\xc3\xa9\", \"workers\": \"\xc3\xa9\"}",
 	  "t.json:1:35: workers: expected an integer 0..1024, got \"\xc3\xa9\"" },
@@ -458,6 +471,47 @@ static void test_examples(void **state)
 	assert_true(n >= 5);
 }
 
+/* The "mqtt" limits reach the adapter's options; unset ones keep its
+ * defaults. */
+static void test_mqtt_limits(void **state)
+{
+	(void)state;
+	struct jn_config c;
+	char err[512] = "";
+	assert_int_equal(jn_config_init(&c), 0);
+	assert_int_equal(c.mqtt.max_packet_size, 1024 * 1024);
+	assert_int_equal(c.mqtt.max_inflight, 64);
+	assert_int_equal(c.mqtt.max_keepalive, 0);
+	const char *json =
+		"{\"mqtt\": {\"enabled\": true, \"port\": 11883, \"max_connections\": 5000,\n"
+		" \"max_packet_size\": \"256KiB\", \"max_inflight_messages\": 20,\n"
+		" \"max_queued_messages\": 500, \"receive_maximum\": 100, \"max_topic_aliases\": 0,\n"
+		" \"max_keepalive\": \"5m\", \"persistent_client_expiration\": \"2h\",\n"
+		" \"max_pending\": \"8MiB\", \"write_deadline\": \"3s\", \"connect_timeout\": \"2s\"}}";
+	if (jn_config_load_string(&c, "m.json", json, err, sizeof err) != 0)
+		fail_msg("%s", err);
+	assert_true(c.mqtt_listen.enabled);
+	assert_int_equal(c.mqtt_listen.port, 11883);
+	assert_int_equal(c.mqtt.max_connections, 5000);
+	assert_int_equal(c.mqtt.max_packet_size, 256 * 1024);
+	assert_int_equal(c.mqtt.max_inflight, 20);
+	assert_int_equal(c.mqtt.max_queued, 500);
+	assert_int_equal(c.mqtt.receive_max, 100);
+	assert_int_equal(c.mqtt.topic_alias_max, 0);
+	assert_int_equal(c.mqtt.max_keepalive, 300);
+	assert_int_equal(c.mqtt.max_session_expiry, 7200);
+	assert_int_equal(c.mqtt.max_pending, 8 * 1024 * 1024);
+	assert_int_equal(c.mqtt.write_deadline_ns, 3 * SEC);
+	assert_int_equal(c.mqtt.connect_timeout_ns, 2 * SEC);
+	/* a later file changes one key, the others stay */
+	assert_int_equal(jn_config_load_string(&c, "n.json",
+	                                       "{\"mqtt\": {\"max_inflight_messages\": 7}}", err,
+	                                       sizeof err), 0);
+	assert_int_equal(c.mqtt.max_inflight, 7);
+	assert_int_equal(c.mqtt.max_queued, 500);
+	jn_config_fini(&c);
+}
+
 /* ---- value syntaxes ------------------------------------------------------ */
 
 static void test_durations(void **state)
@@ -566,6 +620,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_examples, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_durations, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sizes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mqtt_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_jsonpos, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
