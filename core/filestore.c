@@ -130,6 +130,7 @@
 #include "core/alloc.h"
 #include "core/crc32c.h"
 #include "core/err.h"
+#include "core/router.h"
 #include "core/filestore_hooks.h"
 #include "core/log.h"
 #include "core/store_impl.h"
@@ -1026,8 +1027,9 @@ static size_t collect_waiters(struct fs *fs, bool all)
 }
 
 /* One group-commit round. Called without st->mu, from the syncer or from
- * jn_store_sync/free. Rounds are serialised by in_round. */
-static int sync_round(struct fs *fs, bool force_fsync)
+ * jn_store_sync/free (batch: on a syncer thread). Rounds are serialised by
+ * in_round. */
+static int sync_round(struct fs *fs, bool force_fsync, bool batch)
 {
 	struct jn_store *st = fs->st;
 	pthread_mutex_lock(&st->mu);
@@ -1186,9 +1188,19 @@ static int sync_round(struct fs *fs, bool force_fsync)
 	}
 	pthread_mutex_unlock(&st->mu);
 
-	/* Outside the round, so a callback may even call jn_store_sync(). */
+	/* Outside the round, so a callback may even call jn_store_sync().
+	 * One router read section around them all makes them one batch for
+	 * the I/O layer: the PubAcks of a round that go to one connection
+	 * leave in one write (router_thread.c). Only on the syncer's own
+	 * threads (batch): another thread calling jn_store_sync/free should not
+	 * get an epoch registration it never asked for. */
+	batch = batch && nfire;
+	if (batch)
+		jn_router_thread_enter();
 	for (size_t i = 0; i < nfire; i++)
 		fire[i].cb(fire[i].arg, ferr);
+	if (batch)
+		jn_router_thread_exit();
 	pthread_mutex_lock(&st->mu);
 	if (!fs->fire) {
 		fs->fire = fire;
@@ -1203,12 +1215,12 @@ static int sync_round(struct fs *fs, bool force_fsync)
 static void job_run(struct jn_sync_job *job)
 {
 	struct fs *fs = (struct fs *)((char *)job - offsetof(struct fs, job));
-	sync_round(fs, false);
+	sync_round(fs, false, true);
 }
 
 static int fs_sync(struct jn_store *st)
 {
-	return sync_round(FS(st), true);
+	return sync_round(FS(st), true, false);
 }
 
 static void fs_stats(struct jn_store *st, struct jn_store_stats *out)
@@ -1252,7 +1264,7 @@ static int fs_free(struct jn_store *st, bool delete_files)
 	int rc = 0;
 	if (!delete_files) {
 		/* Final round: writes, fsyncs, unlinks, fires what is due. */
-		rc = sync_round(fs, true);
+		rc = sync_round(fs, true, false);
 		/* Give back the zero-filled reservation: the next open then reads
 		 * exactly the log (a crash leaves it, and recovery cuts it). */
 		struct seg *a = fs->active;
@@ -1613,7 +1625,7 @@ int jn_filestore_open(const char *dir, const struct jn_store_cfg *cfg,
 	if (!rc)
 		rc = recover(fs);
 	if (!rc) {
-		rc = sync_round(fs, true);
+		rc = sync_round(fs, true, false);
 		if (!rc)
 			fs->durable_seq = st->last_seq;
 	}

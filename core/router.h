@@ -48,6 +48,11 @@ uint32_t jn_router_rand(uint32_t n);
  * match cache. pub->batch must be NULL. Implemented in router_thread.c. */
 void jn_router_thread_enter(void);
 void jn_router_thread_exit(void);
+/* Is this (non-worker) thread inside such a section, i.e. in a batch? */
+bool jn_router_thread_in_batch(void);
+/* The I/O layer's hook, run when a non-worker thread's outermost section
+ * ends (inside it): flush what the batch left queued. Set once at start. */
+void jn_router_set_thread_batch_hook(void (*end)(void));
 int jn_router_publish_any_thread(struct jn_router *r, const struct jn_msg *msg,
                                  struct jn_pub *pub);
 

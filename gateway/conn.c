@@ -90,6 +90,7 @@ struct jn_conn *jn_conn_new(int fd, const struct jn_service *svc, struct jn_work
 	c->fd = fd;
 	c->state = JN_CONN_NEW;
 	atomic_init(&c->refs, 1);
+	pthread_mutex_init(&c->drain_mu, NULL);
 	return c;
 }
 
@@ -97,6 +98,7 @@ void jn_conn_free(void *p)
 {
 	struct jn_conn *c = p;
 	jn_outq_fini(&c->link.out);
+	pthread_mutex_destroy(&c->drain_mu);
 	jn_free(c);
 }
 
@@ -158,7 +160,9 @@ long jn_conn_flush(struct jn_conn *c, int epfd, int64_t now_ns)
 	 * and the appending batch sees how full this queue is (see pacing in
 	 * worker.c). */
 	size_t before = jn_outq_pending(&c->link.out);
+	pthread_mutex_lock(&c->drain_mu);
 	long rem = jn_outq_drain(&c->link.out, c->fd);
+	pthread_mutex_unlock(&c->drain_mu);
 	if (rem < 0) {
 		jn_link_close(&c->link, "Write Error");
 		return -1;
@@ -170,6 +174,31 @@ long jn_conn_flush(struct jn_conn *c, int epfd, int64_t now_ns)
 	if ((rem > 0) != c->want_out)
 		set_events(c, epfd, c->read_paused, rem > 0);
 	return rem;
+}
+
+long jn_conn_flush_remote(struct jn_conn *c, int64_t now_ns)
+{
+	if (!atomic_load(&c->direct) || atomic_load(&c->closing))
+		return -1;
+	if (pthread_mutex_trylock(&c->drain_mu) != 0)
+		return -1;   /* someone is writing it: they will see our bytes */
+	long rem = -1;
+	if (atomic_load(&c->direct)) {
+		pthread_mutex_lock(&c->link.out.lock);
+		bool slow = c->link.out.slow;
+		pthread_mutex_unlock(&c->link.out.lock);
+		if (!slow) {
+			size_t before = jn_outq_pending(&c->link.out);
+			rem = jn_outq_drain(&c->link.out, c->fd);
+			if (rem < 0)
+				jn_link_close(&c->link, "Write Error");
+			else if ((size_t)rem < before)
+				atomic_store_explicit(&c->link.last_write_progress_ns, now_ns,
+				                      memory_order_relaxed);
+		}
+	}
+	pthread_mutex_unlock(&c->drain_mu);
+	return rem < 0 ? -1 : rem;
 }
 
 bool jn_conn_write_stalled(const struct jn_conn *c, int64_t now_ns)
@@ -185,7 +214,10 @@ void jn_conn_teardown(struct jn_conn *c, int epfd, struct jn_thread_ctx *ctx)
 {
 	if (c->state != JN_CONN_OPEN)
 		return;
+	pthread_mutex_lock(&c->drain_mu);   /* no other worker writes it from now on */
+	atomic_store(&c->direct, false);
 	(void)jn_outq_drain(&c->link.out, c->fd);
+	pthread_mutex_unlock(&c->drain_mu);
 	epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	char sink[4096];
 	for (int i = 0; i < 16; i++)

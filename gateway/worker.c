@@ -39,7 +39,12 @@
  *       for each connection in this batch's dirty set:
  *         owned here   -> drain to the socket; arm EPOLLOUT while bytes
  *                         remain, disarm when drained; close if slow
- *         owned by B   -> push to B's inbox, wake B (once per batch)
+ *         owned by B   -> if the batch touched at most DIRECT_MAX such
+ *                         connections, drain it from here unless someone
+ *                         else is draining it (jn_conn_flush_remote: B
+ *                         never wakes for it); if bytes remain or that was
+ *                         not done, push to B's inbox, wake B (once per
+ *                         batch)
  *       close the connections flagged for close (the safe point: never in
  *       the middle of a delivery, so nothing on the stack points at them)
  *       pace this batch's producers if a destination is congested (below)
@@ -101,12 +106,14 @@
 #include "core/epoch.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/router.h"
 
 #define RBUF_SIZE (64 * 1024)
 #define READ_BUDGET (256 * 1024)     /* per connection per batch */
 #define TICK_NS (100 * 1000000LL)
 #define MAX_EVENTS 256
 #define STALL_MAX_NS (1000 * 1000000LL)   /* longest a producer is paced at once */
+#define DIRECT_MAX 4                      /* remote destinations a batch writes itself */
 
 struct conn_vec {
 	struct jn_conn **v;
@@ -228,11 +235,39 @@ void jn_worker_adopt(struct jn_worker *w, struct jn_conn *c)
 	post(c);
 }
 
+/* The batch of a thread that is not a worker: the connections its current
+ * router read section kicked. Fixed size: nothing to free when the thread
+ * ends; past it, connections go to their owners as before. */
+#define FOREIGN_MAX 64
+static _Thread_local struct {
+	uint32_t n;
+	struct jn_conn *v[FOREIGN_MAX];
+} foreign;
+
+/* router_thread.c's batch-end hook, still inside the read section that
+ * kept these connections allocated. */
+static void foreign_batch_end(void)
+{
+	int64_t now = foreign.n ? mono_ns() : 0;
+	for (uint32_t i = 0; i < foreign.n; i++)
+		if (jn_conn_flush_remote(foreign.v[i], now) != 0)
+			post(foreign.v[i]);
+	foreign.n = 0;
+}
+
 void jn_worker_schedule(struct jn_conn *c)
 {
 	struct jn_worker *me = tls_worker;
 	if (me && me->in_batch && vec_push(&me->batch.dirty, c) == 0)
 		return;
+	/* Not a worker (the syncer sending PubAcks or MQTT PUBACKs, the
+	 * JetStream timer, HTTP), inside a router read section: collect it
+	 * and write it at the end of that section (foreign_batch_end) rather
+	 * than wake the owner for it. */
+	if (!me && jn_router_thread_in_batch() && foreign.n < FOREIGN_MAX) {
+		foreign.v[foreign.n++] = c;
+		return;
+	}
 	post(c);   /* no batch here (or out of memory): straight to the owner */
 }
 
@@ -420,6 +455,8 @@ static void adopt_now(struct jn_worker *w, struct jn_conn *c)
 	c->link.proto_state = c->svc->proto->open(c->svc->server, &c->link, &w->ctx);
 	if (!c->link.proto_state)
 		jn_link_close(&c->link, "refused by the protocol adapter");
+	else
+		atomic_store(&c->direct, true);
 }
 
 /* Flush or queue for close. c is owned by w. Returns what stays pending
@@ -537,14 +574,25 @@ static void end_batch(struct jn_worker *w)
 	struct jn_conn *hot = NULL;   /* the fullest congested destination */
 	long hot_pending = 0;
 	for (;;) {
+		/* Writing another worker's connections from here saves a wake-up
+		 * (latency) but puts the writes on this thread: worth it for the
+		 * few destinations of a request or a small publish, not for a
+		 * fan-out, where the owners writing in parallel is faster. */
+		uint32_t remote = 0;
+		for (uint32_t i = 0; i < b->dirty.n && remote <= DIRECT_MAX; i++)
+			remote += b->dirty.v[i]->owner != w;
+		bool direct = remote <= DIRECT_MAX;
 		for (uint32_t i = 0; i < b->dirty.n; i++) {
 			struct jn_conn *c = b->dirty.v[i];
 			long pending;
 			if (c->owner == w) {
 				pending = service(w, c);
 			} else {
+				/* Write it from here when nobody else is: the owner
+				 * only hears of it when the socket did not take it all. */
+				if (!direct || jn_conn_flush_remote(c, w->ctx.now_ns) != 0)
+					post(c);
 				pending = (long)jn_outq_pending(&c->link.out);
-				post(c);
 				watch_add(w, c, pending);
 			}
 			if (congested(c, pending) && pending > hot_pending) {
@@ -667,6 +715,7 @@ out:
 
 struct jn_worker *jn_worker_new(unsigned index, struct jn_router *router)
 {
+	jn_router_set_thread_batch_hook(foreign_batch_end);   /* the same for every worker */
 	struct jn_worker *w = jn_calloc(1, sizeof *w);
 	if (!w)
 		return NULL;
