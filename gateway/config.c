@@ -25,7 +25,7 @@
 #include "core/log.h"
 #include "core/subject.h"
 #include "gateway/jsonpos.h"
-#include "gateway/units.h"
+#include "core/units.h"
 
 #define MS_NS 1000000LL
 

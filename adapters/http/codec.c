@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "core/alloc.h"
+#include "core/units.h"
 
 /* ---- buffer ------------------------------------------------------------- */
 
@@ -336,19 +337,14 @@ static bool is_digit(char c)
 
 int jn__parse_duration(const char *s, size_t n, int64_t *ns)
 {
-	static const struct { const char *name; size_t len; int64_t ns; } units[] = {
-		{ "ns", 2, 1 }, { "us", 2, 1000 }, { "ms", 2, 1000000 },
-		{ "s", 1, 1000000000LL }, { "m", 1, 60000000000LL }, { "h", 1, 3600000000000LL },
-	};
 	if (n == 0)
 		return -1;
-	size_t i = 0;
 	bool all_digits = true;
 	for (size_t k = 0; k < n; k++)
 		all_digits = all_digits && is_digit(s[k]);
-	if (all_digits) {   /* integer nanoseconds */
+	if (all_digits) {   /* integer nanoseconds, as in the NATS JSON */
 		int64_t v = 0;
-		for (; i < n; i++) {
+		for (size_t i = 0; i < n; i++) {
 			if (v > (INT64_MAX - 9) / 10)
 				return -1;
 			v = v * 10 + (s[i] - '0');
@@ -356,52 +352,12 @@ int jn__parse_duration(const char *s, size_t n, int64_t *ns)
 		*ns = v;
 		return 0;
 	}
-	int64_t total = 0;
-	while (i < n) {
-		int64_t whole = 0, frac = 0, scale = 1;
-		bool any = false;
-		while (i < n && is_digit(s[i])) {
-			if (whole > (INT64_MAX - 9) / 10)
-				return -1;
-			whole = whole * 10 + (s[i++] - '0');
-			any = true;
-		}
-		if (i < n && s[i] == '.') {
-			i++;
-			while (i < n && is_digit(s[i])) {
-				if (scale < 1000000000000000000LL) {
-					frac = frac * 10 + (s[i] - '0');
-					scale *= 10;
-				}
-				i++;
-				any = true;
-			}
-		}
-		if (!any)
-			return -1;
-		int u = -1;
-		for (int k = 0; k < (int)(sizeof units / sizeof units[0]); k++) {
-			if (units[k].len <= n - i && memcmp(s + i, units[k].name, units[k].len) == 0) {
-				/* "m" must not win over "ms" */
-				if (u < 0 || units[k].len > units[u].len)
-					u = k;
-			}
-		}
-		if (u < 0)
-			return -1;
-		i += units[u].len;
-		int64_t un = units[u].ns;
-		if (whole > INT64_MAX / un)
-			return -1;
-		int64_t v = whole * un;
-		/* fraction: frac/scale of a unit, computed without overflow */
-		int64_t fv = (int64_t)((double)frac / (double)scale * (double)un);
-		if (v > INT64_MAX - fv || total > INT64_MAX - v - fv)
-			return -1;
-		total += v + fv;
-	}
-	*ns = total;
-	return 0;
+	char buf[64];   /* the longest sensible duration is far shorter */
+	if (n >= sizeof buf || memchr(s, '\0', n))
+		return -1;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	return jn_parse_duration(buf, ns) == 0 ? 0 : -1;
 }
 
 void jn__format_duration(int64_t ns, char *out, size_t cap)

@@ -22,7 +22,7 @@
 #include "core/log.h"
 #include "gateway/config.h"
 #include "gateway/jsonpos.h"
-#include "gateway/units.h"
+#include "core/units.h"
 
 #define SEC 1000000000LL
 

@@ -4,7 +4,7 @@
  * error rather than a wrap, because a silently huge timeout or buffer limit
  * is worse than a refused config file.
  */
-#include "gateway/units.h"
+#include "core/units.h"
 
 #include <stdbool.h>
 #include <string.h>

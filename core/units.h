@@ -1,6 +1,8 @@
 /*
- * units.h - the two value syntaxes of the configuration file that are not
- * plain JSON: durations and byte sizes, given as strings.
+ * units.h - durations and byte sizes given as strings: the two value
+ * syntaxes of the configuration file that are not plain JSON, and the
+ * durations the HTTP API accepts (one parser, so "1.5s" means the same in
+ * a config file and in ?wait=).
  *
  * Duration: Go's time.ParseDuration syntax without a sign: one or more
  * "<number><unit>" groups, number = digits with an optional fraction, unit =
