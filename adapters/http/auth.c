@@ -15,6 +15,7 @@
 #include <strings.h>
 #include "adapters/http/server_int.h"
 #include "core/alloc.h"
+#include "core/base64.h"
 #include "core/err.h"
 
 #define CACHE_SLOTS 64
@@ -61,7 +62,7 @@ int jn__http_parse_cred(const char *h, struct jn__http_cred *c)
 			n--;
 		if (n == 0 || n / 4 * 3 + 3 >= sizeof c->buf)
 			return c->kind = JN_HTTP_CRED_BAD;
-		long k = jn__base64_decode(t, n, (uint8_t *)c->buf);
+		long k = jn_base64_decode(t, n, (uint8_t *)c->buf);
 		if (k < 0)
 			return c->kind = JN_HTTP_CRED_BAD;
 		c->buf[k] = '\0';

@@ -7,7 +7,6 @@
  *   - percent-decoding of URL paths and query values (RFC 3986: '+' is a
  *     literal plus, not a space, since '+' is a valid subject character);
  *   - splitting a raw URL path into decoded segments;
- *   - base64 (RFC 4648, standard alphabet, padded) both ways;
  *   - JSON string escaping that always produces valid UTF-8 JSON, whatever
  *     the bytes (subjects and header values are bytes, not text);
  *   - durations: Go style ("500ms", "2s", "1m30s", "1.5s") or an integer
@@ -56,14 +55,6 @@ long jn__pct_decode(const char *s, size_t n, char *out);
  * one trailing '/' is ignored; empty inner segments ("//") are refused.
  * Returns the segment count, or -1 (malformed or too many segments). */
 int jn__path_split(const char *path, const char **seg, size_t *seglen);
-
-/* ---- base64 --------------------------------------------------------------- */
-
-size_t jn__base64_len(size_t n);                  /* encoded length */
-void jn__base64_encode(const uint8_t *s, size_t n, char *out);   /* no NUL */
-/* Decode (padding optional, no whitespace). out has room for n*3/4 bytes.
- * Returns the decoded length or -1. */
-long jn__base64_decode(const char *s, size_t n, uint8_t *out);
 
 /* ---- durations ------------------------------------------------------------ */
 

@@ -25,75 +25,8 @@
 
 #include "adapters/mqtt/message.h"
 #include "adapters/mqtt/topic.h"
+#include "core/base64.h"
 #include "core/header.h"
-
-/* ---- base64 (RFC 4648, with padding) -------------------------------------- */
-
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static size_t b64_enc(const uint8_t *in, size_t n, char *out)
-{
-	size_t j = 0;
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16;
-		if (i + 1 < n)
-			v |= (uint32_t)in[i + 1] << 8;
-		if (i + 2 < n)
-			v |= in[i + 2];
-		out[j++] = b64[(v >> 18) & 63];
-		out[j++] = b64[(v >> 12) & 63];
-		out[j++] = i + 1 < n ? b64[(v >> 6) & 63] : '=';
-		out[j++] = i + 2 < n ? b64[v & 63] : '=';
-	}
-	return j;
-}
-
-static int b64_val(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/* Returns the decoded length, or -1 when in is not base64. */
-static long b64_dec(const char *in, size_t n, uint8_t *out)
-{
-	if (n % 4)
-		return -1;
-	size_t j = 0;
-	for (size_t i = 0; i < n; i += 4) {
-		int v[4];
-		int pad = 0;
-		for (int k = 0; k < 4; k++) {
-			if (in[i + k] == '=' && i + 4 == n && k >= 2) {
-				v[k] = 0;
-				pad++;
-			} else {
-				if (pad)
-					return -1;
-				v[k] = b64_val(in[i + k]);
-				if (v[k] < 0)
-					return -1;
-			}
-		}
-		uint32_t x = ((uint32_t)v[0] << 18) | ((uint32_t)v[1] << 12) | ((uint32_t)v[2] << 6) |
-		             (uint32_t)v[3];
-		out[j++] = (uint8_t)(x >> 16);
-		if (pad < 2)
-			out[j++] = (uint8_t)(x >> 8);
-		if (pad < 1)
-			out[j++] = (uint8_t)x;
-	}
-	return (long)j;
-}
 
 /* ---- MQTT -> NATS ----------------------------------------------------------- */
 
@@ -155,9 +88,9 @@ size_t jn__mqtt_build_hdr(uint8_t qos, bool retain, const struct jn_mqtt_props *
 		const struct jn_mqtt_bin *cd = &props->correlation_data;
 		if (JN_MQTT_HAS(props, JN_MQTT_P_CORRELATION_DATA)) {
 			hb_put(&b, MQ_HDR_CORR ":", sizeof MQ_HDR_CORR);
-			size_t need = (cd->len + 2) / 3 * 4;
+			size_t need = jn_base64_len(cd->len);
 			if (b.len + need <= b.cap)
-				b64_enc(cd->p, cd->len, (char *)b.p + b.len);
+				jn_base64_encode(cd->p, cd->len, (char *)b.p + b.len);
 			b.len += need;
 			hb_put(&b, "\r\n", 2);
 		}
@@ -261,7 +194,7 @@ size_t jn__mqtt_props_from_msg(const struct jn_msg *m, uint32_t expiry_s, bool h
 					w_u8(&b, JN_MQTT_P_CORRELATION_DATA);
 					hb_put(&b, "\0\0", 2);
 					if (at + vl <= b.cap) {
-						long dl = b64_dec(v, vl, b.p + at);
+						long dl = jn_base64_decode(v, vl, b.p + at);
 						if (dl >= 0) {
 							b.p[at - 2] = (uint8_t)(dl >> 8);
 							b.p[at - 1] = (uint8_t)dl;
@@ -284,4 +217,37 @@ size_t jn__mqtt_props_from_msg(const struct jn_msg *m, uint32_t expiry_s, bool h
 		}
 	}
 	return b.len;
+}
+
+/* ---- flat storage ------------------------------------------------------------ */
+
+uint8_t *jn__mqtt_msg_flatten(uint8_t *p, const struct jn_msg *m)
+{
+	memcpy(p, m->subject, m->subject_len);
+	p += m->subject_len;
+	if (m->reply_len)
+		memcpy(p, m->reply, m->reply_len);
+	p += m->reply_len;
+	if (m->hdr_len)
+		memcpy(p, m->hdr, m->hdr_len);
+	p += m->hdr_len;
+	if (m->data_len)
+		memcpy(p, m->data, m->data_len);
+	return p + m->data_len;
+}
+
+void jn__mqtt_msg_unflatten(const uint8_t *p, uint32_t subject_len, uint32_t reply_len,
+                            uint32_t hdr_len, uint32_t data_len, struct jn_msg *m)
+{
+	m->subject = (const char *)p;
+	m->subject_len = subject_len;
+	p += subject_len;
+	m->reply = reply_len ? (const char *)p : NULL;
+	m->reply_len = reply_len;
+	p += reply_len;
+	m->hdr = hdr_len ? p : NULL;
+	m->hdr_len = hdr_len;
+	p += hdr_len;
+	m->data = p;
+	m->data_len = data_len;
 }

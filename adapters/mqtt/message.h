@@ -32,4 +32,11 @@ size_t jn__mqtt_props_bound(const struct jn_msg *m);
 size_t jn__mqtt_props_from_msg(const struct jn_msg *m, uint32_t expiry_s, bool has_expiry,
                                uint32_t sub_id, uint8_t *out, size_t cap);
 
+/* A message kept in one allocation (retained messages, messages queued for
+ * a session): subject | reply | hdr | data back to back. flatten copies m's
+ * parts to p and returns the end; unflatten points m at the parts. */
+uint8_t *jn__mqtt_msg_flatten(uint8_t *p, const struct jn_msg *m);
+void jn__mqtt_msg_unflatten(const uint8_t *p, uint32_t subject_len, uint32_t reply_len,
+                            uint32_t hdr_len, uint32_t data_len, struct jn_msg *m);
+
 #endif

@@ -16,6 +16,7 @@
  */
 #include <string.h>
 
+#include "adapters/mqtt/message.h"
 #include "adapters/mqtt/server_int.h"
 #include "adapters/mqtt/topic.h"
 #include "core/alloc.h"
@@ -53,18 +54,7 @@ static const char *r_topic(const struct mq_retained *r)
 
 static void r_view(const struct mq_retained *r, struct jn_msg *m)
 {
-	const uint8_t *p = r->bytes;
-	m->subject = (const char *)p;
-	m->subject_len = r->subject_len;
-	p += r->subject_len;
-	m->reply = r->reply_len ? (const char *)p : NULL;
-	m->reply_len = r->reply_len;
-	p += r->reply_len;
-	m->hdr = r->hdr_len ? p : NULL;
-	m->hdr_len = r->hdr_len;
-	p += r->hdr_len;
-	m->data = p;
-	m->data_len = r->data_len;
+	jn__mqtt_msg_unflatten(r->bytes, r->subject_len, r->reply_len, r->hdr_len, r->data_len, m);
 }
 
 static int grow(struct jn_mqtt_server *srv)
@@ -144,17 +134,7 @@ static int put(struct jn_mqtt_server *srv, const struct jn_msg *m, int64_t ts_ns
 	r->reply_len = m->reply_len;
 	r->hdr_len = m->hdr_len;
 	r->data_len = m->data_len;
-	uint8_t *p = r->bytes;
-	memcpy(p, m->subject, m->subject_len);
-	p += m->subject_len;
-	if (m->reply_len)
-		memcpy(p, m->reply, m->reply_len);
-	p += m->reply_len;
-	if (m->hdr_len)
-		memcpy(p, m->hdr, m->hdr_len);
-	p += m->hdr_len;
-	memcpy(p, m->data, m->data_len);
-	p += m->data_len;
+	uint8_t *p = jn__mqtt_msg_flatten(r->bytes, m);
 	r->topic_len = (uint32_t)jn_mqtt_subject_to_topic(m->subject, m->subject_len, (char *)p);
 	r->seq = seq ? seq : persist ? jn__mqtt_persist_retained(srv, m, ts_ns, expires_ns) : 0;
 	r->next = srv->ret[h & (srv->ret_cap - 1)];

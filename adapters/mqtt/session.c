@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "adapters/mqtt/message.h"
 #include "adapters/mqtt/server_int.h"
 #include "adapters/mqtt/topic.h"
 #include "core/alloc.h"
@@ -62,34 +63,13 @@ static struct mq_msg *msg_new(const struct jn_msg *m, uint8_t qos, bool retain, 
 	q->reply_len = m->reply_len;
 	q->hdr_len = m->hdr_len;
 	q->data_len = m->data_len;
-	uint8_t *p = q->bytes;
-	memcpy(p, m->subject, m->subject_len);
-	p += m->subject_len;
-	if (m->reply_len)
-		memcpy(p, m->reply, m->reply_len);
-	p += m->reply_len;
-	if (m->hdr_len)
-		memcpy(p, m->hdr, m->hdr_len);
-	p += m->hdr_len;
-	if (m->data_len)
-		memcpy(p, m->data, m->data_len);
+	jn__mqtt_msg_flatten(q->bytes, m);
 	return q;
 }
 
 static void msg_view(const struct mq_msg *q, struct jn_msg *m)
 {
-	const uint8_t *p = q->bytes;
-	m->subject = (const char *)p;
-	m->subject_len = q->subject_len;
-	p += q->subject_len;
-	m->reply = q->reply_len ? (const char *)p : NULL;
-	m->reply_len = q->reply_len;
-	p += q->reply_len;
-	m->hdr = q->hdr_len ? p : NULL;
-	m->hdr_len = q->hdr_len;
-	p += q->hdr_len;
-	m->data = p;
-	m->data_len = q->data_len;
+	jn__mqtt_msg_unflatten(q->bytes, q->subject_len, q->reply_len, q->hdr_len, q->data_len, m);
 }
 
 uint8_t jn__mqtt_hdr_qos(const uint8_t *hdr, uint32_t len, bool *retain)

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "adapters/http/codec.h"
+#include "core/base64.h"
 #include "core/alloc.h"
 
 static char *dup_exact(const char *s, size_t n)
@@ -91,12 +92,12 @@ static void b64_both(const char *plain, const char *enc)
 {
 	size_t n = strlen(plain);
 	char out[128];
-	assert_int_equal(jn__base64_len(n), strlen(enc));
-	jn__base64_encode((const uint8_t *)plain, n, out);
+	assert_int_equal(jn_base64_len(n), strlen(enc));
+	jn_base64_encode((const uint8_t *)plain, n, out);
 	assert_memory_equal(out, enc, strlen(enc));
 	uint8_t dec[128];
 	char *d = dup_exact(enc, strlen(enc));
-	long k = jn__base64_decode(d, strlen(enc), dec);
+	long k = jn_base64_decode(d, strlen(enc), dec);
 	free(d);
 	assert_int_equal(k, (long)n);
 	assert_memory_equal(dec, plain, n);
@@ -106,7 +107,7 @@ static long b64_dec(const char *s)
 {
 	uint8_t out[64];
 	char *d = dup_exact(s, strlen(s));
-	long k = jn__base64_decode(d, strlen(s), out);
+	long k = jn_base64_decode(d, strlen(s), out);
 	free(d);
 	return k;
 }
@@ -128,8 +129,8 @@ static void test_base64(void **state)
 	char enc[400];
 	for (int i = 0; i < 256; i++)
 		all[i] = (uint8_t)i;
-	jn__base64_encode(all, 256, enc);
-	assert_int_equal(jn__base64_decode(enc, jn__base64_len(256), back), 256);
+	jn_base64_encode(all, 256, enc);
+	assert_int_equal(jn_base64_decode(enc, jn_base64_len(256), back), 256);
 	assert_memory_equal(all, back, 256);
 	/* unpadded input is accepted */
 	assert_int_equal(b64_dec("Zg"), 1);
