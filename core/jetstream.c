@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/base64.h"
 #include "core/epoch.h"
 #include "core/err.h"
 #include "core/js_json.h"
@@ -156,24 +157,6 @@ static int reg_snapshot(struct jn_js *js, struct jn_stream ***out)
 	return (int)n;
 }
 
-/* Without js->mu around the stream locks: a stream may take js->mu under
- * its own lock (account limits), so the order is never js->mu then st->mu. */
-bool jn_js_captures(struct jn_js *js, const char *subj, size_t len)
-{
-	struct jn_stream **a;
-	int n = reg_snapshot(js, &a);
-	if (n < 0)
-		return false;
-	bool yes = false;
-	for (int i = 0; i < n; i++) {
-		if (!yes && !jn_stream_closed(a[i]) && jn_stream_subject_match(a[i], subj, len))
-			yes = true;
-		jn_stream_unref(a[i]);
-	}
-	jn_free(a);
-	return yes;
-}
-
 static void snapshot_free(struct jn_stream **a, int n)
 {
 	for (int i = 0; i < n; i++)
@@ -232,29 +215,18 @@ bool jn__js_over_limit(struct jn_js *js, enum jn_store_type t, uint64_t add)
 /* ---- publishing -------------------------------------------------------- */
 
 /* jn_js_api_call(): the reply subject its request carries, and where the
- * answer published to it goes instead of the router. Thread-local because
- * the handlers answer inline on the calling thread. */
+ * answer to it goes instead of the router. Thread-local because the
+ * handlers answer inline on the calling thread; every API answer goes
+ * through jn_js_respond(), so that is the one place that looks. */
 struct api_call {
 	char reply[48];
 	size_t reply_len;
 	json_t *resp;
-	bool bad_json;
 };
 static _Thread_local struct api_call *tl_call;
 
 int jn_js_publish(struct jn_js *js, struct jn_pub *pub, const struct jn_msg *msg)
 {
-	struct api_call *c = tl_call;
-	if (c && msg->subject_len == c->reply_len &&
-	    memcmp(msg->subject, c->reply, c->reply_len) == 0) {
-		json_error_t e;
-		json_t *o = json_loadb((const char *)msg->data, msg->data_len, 0, &e);
-		if (!o)
-			c->bad_json = true;
-		json_decref(c->resp);
-		c->resp = o;
-		return 1;
-	}
 	struct jn_pub p = { .origin_id = 0, .batch = pub ? pub->batch : NULL };
 	if (pub)
 		return jn_router_publish(js->router, NULL, msg, &p);
@@ -269,6 +241,13 @@ int jn_js_respond(struct jn_js *js, struct jn_pub *pub, const struct jn_msg *req
 		atomic_fetch_add_explicit(&js->api_errors, 1, memory_order_relaxed);
 	if (!req->reply_len)
 		return 0;
+	struct api_call *c = tl_call;
+	if (c && req->reply_len == c->reply_len &&
+	    memcmp(req->reply, c->reply, c->reply_len) == 0) {
+		json_decref(c->resp);
+		c->resp = json_deep_copy(resp);   /* resp is borrowed */
+		return c->resp ? 1 : -JN_ENOMEM;
+	}
 	size_t len;
 	char *s = jn_js_dumps(resp, &len);
 	if (!s)
@@ -754,27 +733,11 @@ static void h_stream_list(struct jn_js *js, const struct jn_msg *req, struct jn_
 
 static char *b64(const uint8_t *p, size_t n)
 {
-	static const char t[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	char *o = jn_malloc((n + 2) / 3 * 4 + 1), *q = o;
-	if (!o)
-		return NULL;
-	size_t i = 0;
-	for (; i + 2 < n; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-		*q++ = t[v >> 18];
-		*q++ = t[(v >> 12) & 63];
-		*q++ = t[(v >> 6) & 63];
-		*q++ = t[v & 63];
+	char *o = jn_malloc(jn_base64_len(n) + 1);
+	if (o) {
+		jn_base64_encode(p, n, o);
+		o[jn_base64_len(n)] = 0;
 	}
-	if (i < n) {
-		uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
-		*q++ = t[v >> 18];
-		*q++ = t[(v >> 12) & 63];
-		*q++ = i + 1 < n ? t[(v >> 6) & 63] : '=';
-		*q++ = '=';
-	}
-	*q = 0;
 	return o;
 }
 
@@ -943,9 +906,8 @@ int jn_js_api_call(struct jn_js *js, const char *op, const char *body, size_t le
 		return -JN_EINVAL;
 	static _Atomic uint64_t next_id;
 	struct api_call call = { .resp = NULL };
-	/* Nobody can subscribe to this: "_JN_API" is reserved by no client, and
-	 * the answer never reaches the router anyway (jn_js_publish). The id
-	 * keeps nested calls apart. */
+	/* The answer never reaches the router (jn_js_respond keeps it), so
+	 * this subject is only a key; the id keeps nested calls apart. */
 	call.reply_len = (size_t)snprintf(call.reply, sizeof call.reply, "_JN_API.%llu",
 	                                  (unsigned long long)atomic_fetch_add(&next_id, 1));
 	struct jn_msg req = { .subject = subj, .subject_len = (uint32_t)n,
@@ -959,7 +921,7 @@ int jn_js_api_call(struct jn_js *js, const char *op, const char *body, size_t le
 	jn_router_thread_exit();
 	tl_call = saved;
 	if (!call.resp)
-		return call.bad_json ? -JN_ENOMEM : -JN_ETIMEOUT;
+		return -JN_ETIMEOUT;
 	*resp = call.resp;
 	return 0;
 }

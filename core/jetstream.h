@@ -128,9 +128,6 @@ int jn_js_publish_acked(struct jn_js *js, struct jn_sublist_cache *cache,
 int jn_js_api_call(struct jn_js *js, const char *op, const char *body, size_t len,
                    json_t **resp);
 
-/* Would a publish on literal subject subj be stored by some stream? */
-bool jn_js_captures(struct jn_js *js, const char *subj, size_t len);
-
 /* Account-wide counts for INFO and limits. */
 uint64_t jn_js_consumer_count(struct jn_js *js);
 

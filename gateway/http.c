@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-#include "core/jetstream.h"
 #include "core/log.h"
 #include "gateway/daemon.h"
 
@@ -27,12 +26,6 @@ static int health(void *arg, char *why, size_t cap)
 	return 0;
 }
 
-/* Does a stream store this subject? Then a publish answers its PubAck. */
-static bool capture(void *arg, const char *subject, size_t len)
-{
-	return jn_js_captures(arg, subject, len);
-}
-
 int jn_gw_http_start(const struct jn_config *cfg, struct jn_router *router,
                      const struct jn_nats_server *nats, const struct jn_gw_health *h,
                      struct jn_http_server **out)
@@ -49,10 +42,6 @@ int jn_gw_http_start(const struct jn_config *cfg, struct jn_router *router,
 	o.server_id = nats ? jn_nats_server_id(nats) : "";
 	o.jetstream_enabled = h->jetstream;
 	o.js = h->js;
-	if (h->js) {
-		o.capture = capture;
-		o.capture_arg = h->js;
-	}
 	o.health = health;
 	o.health_arg = (void *)h;
 	o.nsources = 0;

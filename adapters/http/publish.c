@@ -2,12 +2,13 @@
  * publish.c - POST /v1/publish/{subject}: the request body becomes a
  * message on subject, the request's Nats-* and X-Nats-Hdr-* headers its
  * NATS headers. Answer 202 {"ok":true} (at most once: no subscriber is not
- * an error), or, when the daemon's capture hook says a stream stores the
- * subject, 200 with the PubAck {"stream","seq","duplicate"} or the
- * stream's error: the publish goes through jn_js_publish_acked(), whose
- * verdict callback (inline, or from the syncer thread once the write is
- * fsynced) resumes the suspended request. Without the JetStream service
- * but with a capture hook, the PubAck is awaited as a reply instead.
+ * an error), or, when a stream stores the subject, 200 with the PubAck
+ * {"stream","seq","duplicate"} or the stream's error. With JetStream on,
+ * every publish goes through jn_js_publish_acked(): its verdict says
+ * whether a stream captured the message, so there is no separate "does a
+ * stream capture this?" look-up; the callback comes inline (not captured,
+ * refused, already durable) or from the syncer thread once the write is
+ * fsynced, and then resumes the suspended request.
  *
  * Also owns publishing from libmicrohttpd threads: such a thread is not an
  * I/O worker, so on first use it registers with the epoch scheme and gets
@@ -81,14 +82,18 @@ static struct pub_thread *this_thread(struct jn_sublist *sl)
 	return t;
 }
 
-int jn__http_publish(struct jn_http_server *s, const struct jn_msg *m, uint32_t *matched)
+/* Both publishes: through this thread's cache and read section; done set:
+ * through JetStream's verdict hook (jn_js_publish_acked). */
+static int publish(struct jn_http_server *s, const struct jn_msg *m, uint32_t *matched,
+                   jn_js_puback_fn done, void *arg)
 {
 	struct pub_thread *t = this_thread(s->router->subs);
 	if (!t)
 		return -JN_ENOMEM;   /* unsafe to match outside a read section */
 	struct jn_pub pub = { .origin_id = 0, .batch = NULL };
 	jn_epoch_enter(t->ep);
-	int rc = jn_router_publish(s->router, t->cache, m, &pub);
+	int rc = done ? jn_js_publish_acked(s->opts.js, t->cache, m, &pub, done, arg)
+	              : jn_router_publish(s->router, t->cache, m, &pub);
 	jn_epoch_exit(t->ep);
 	if ((++t->polls & 63) == 0)
 		jn_epoch_poll();
@@ -97,6 +102,17 @@ int jn__http_publish(struct jn_http_server *s, const struct jn_msg *m, uint32_t 
 	atomic_fetch_add_explicit(&s->stats.msgs_in, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&s->stats.bytes_in, m->data_len, memory_order_relaxed);
 	return rc;
+}
+
+int jn__http_publish(struct jn_http_server *s, const struct jn_msg *m, uint32_t *matched)
+{
+	return publish(s, m, matched, NULL, NULL);
+}
+
+int jn__http_publish_acked(struct jn_http_server *s, const struct jn_msg *m,
+                           jn_js_puback_fn done, void *arg)
+{
+	return publish(s, m, NULL, done, arg);
 }
 
 /* ---- headers --------------------------------------------------------------- */
@@ -199,24 +215,6 @@ int jn__http_path_subject(struct http_req *r, int from, bool wildcards, char **o
 }
 
 /* ---- the route --------------------------------------------------------------- */
-
-/* The PubAck of a captured publish, by reply (a capture hook without the
- * JetStream service). */
-static void puback_done(struct http_req *r, int status, const uint8_t *hdr, uint32_t hlen,
-                        const uint8_t *data, uint32_t dlen)
-{
-	(void)hdr;
-	(void)hlen;
-	if (status == 503) {   /* the stream did not answer at all */
-		jn__http_error_jn(r, JN_ENORESPONDERS, false, "no stream acknowledged the message");
-		return;
-	}
-	if (status == 504) {
-		jn__http_error_jn(r, JN_ETIMEOUT, false, "no acknowledgement from the stream");
-		return;
-	}
-	jn__http_reply_copy(r, jn__http_puback_status(data, dlen), data, dlen, "application/json");
-}
 
 /* ---- PubAck of a captured publish ------------------------------------------------ */
 
@@ -322,9 +320,7 @@ static void publish_acked(struct http_req *r, const struct jn_msg *m)
 	w->conn = r->conn;
 	r->state = w;
 	r->cleanup = ack_cleanup;
-	int rc = jn_js_publish_acked(s->opts.js, NULL, m, NULL, ack_verdict, w);
-	atomic_fetch_add_explicit(&s->stats.msgs_in, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&s->stats.bytes_in, m->data_len, memory_order_relaxed);
+	int rc = jn__http_publish_acked(s, m, ack_verdict, w);
 	if (rc < 0) {
 		ack_wait_release(w);   /* the callback's reference: it will not run */
 		jn__http_error_jn(r, rc, false, NULL);
@@ -377,17 +373,9 @@ void jn__http_publish_route(struct http_req *r)
 		.data = r->body,
 		.data_len = (uint32_t)r->body_len,
 	};
-	if (s->opts.js && s->opts.capture && s->opts.capture(s->opts.capture_arg, subj, slen)) {
+	if (s->opts.js) {
+		/* The stream's verdict says whether one captured it: 202 if not. */
 		publish_acked(r, &m);
-		jn__hbuf_free(&h);
-		jn_free(subj);
-		return;
-	}
-	if (s->opts.capture && !s->opts.js &&
-	    s->opts.capture(s->opts.capture_arg, subj, slen)) {
-		/* a capture hook without the service (tests): PubAck by reply */
-		jn__http_request_start(r, subj, slen, (const uint8_t *)h.p, (uint32_t)h.len, r->body,
-		                       (uint32_t)r->body_len, s->opts.request_timeout_ns, puback_done);
 		jn__hbuf_free(&h);
 		jn_free(subj);
 		return;

@@ -1,6 +1,5 @@
 /*
- * request.c - request/reply over HTTP: POST /v1/request/{subject}, and the
- * waiting half of a captured publish (PubAck).
+ * request.c - request/reply over HTTP: POST /v1/request/{subject}.
  *
  * One wildcard subscription serves every waiting request of the server:
  * "_INBOX.<22 random base62>.*"; request N publishes with the reply
@@ -534,32 +533,4 @@ void jn__http_request_route(struct http_req *r)
 	                       (uint32_t)r->body_len, timeout, request_done);
 	jn__hbuf_free(&h);
 	jn_free(subj);
-}
-
-/* ---- PubAck -> HTTP status ---------------------------------------------------- */
-
-unsigned jn__http_puback_status(const uint8_t *p, size_t n)
-{
-	json_error_t e;
-	json_t *o = json_loadb((const char *)p, n, 0, &e);
-	if (!o || !json_is_object(o)) {
-		json_decref(o);
-		return 502;   /* the capturer answered something that is no PubAck */
-	}
-	json_t *err = json_object_get(o, "error");
-	unsigned status = 200;
-	if (err) {
-		json_int_t code = json_integer_value(json_object_get(err, "code"));
-		json_int_t js = json_integer_value(json_object_get(err, "err_code"));
-		status = 0;
-		for (int i = 1; js && i < JN_ERR_COUNT && !status; i++) {
-			const struct jn_err_info *info = jn_err_info(i);
-			if (info->js_err_code == js)
-				status = (unsigned)info->http_status;
-		}
-		if (!status)
-			status = code >= 400 && code <= 599 ? (unsigned)code : 500;
-	}
-	json_decref(o);
-	return status;
 }

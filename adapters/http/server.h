@@ -71,17 +71,11 @@ struct jn_http_opts {
 	void *health_arg;
 	/* JetStream. With jetstream_enabled false or js NULL, the /v1/streams,
 	 * /v1/kv and /v1/ack routes answer 503 "JetStream not enabled" (10076).
-	 *
-	 * capture: the hook for publishes that a stream stores. When it is set
-	 * and returns true for a subject, POST /v1/publish/{subject} answers
-	 * 200 with the PubAck (or the JetStream error with its HTTP status):
-	 * through jn_js_publish_acked() when js is set, else by waiting for the
-	 * PubAck on a reply inbox like /v1/request. NULL: every publish is
-	 * fire-and-forget (202). Called on libmicrohttpd threads. */
+	 * With js, POST /v1/publish/{subject} goes through jn_js_publish_acked():
+	 * 200 with the PubAck (or the JetStream error with its HTTP status)
+	 * when a stream captured it, 202 otherwise. */
 	bool jetstream_enabled;
 	struct jn_js *js;              /* the JetStream service; NULL when disabled */
-	bool (*capture)(void *arg, const char *subject, size_t len);
-	void *capture_arg;
 };
 
 void jn_http_opts_default(struct jn_http_opts *o);

@@ -32,6 +32,7 @@
 #include "adapters/http/codec.h"
 #include "adapters/http/server.h"
 #include "core/header.h"
+#include "core/jetstream.h"
 #include "core/sublist.h"
 
 /* HTTP methods as bits (route tables, Allow). */
@@ -195,6 +196,10 @@ int jn__http_path_subject(struct http_req *r, int from, bool wildcards, char **o
 /* Publish from a libmicrohttpd thread (epoch section + this thread's match
  * cache). Returns deliveries or <0; *matched = subscriptions matched. */
 int jn__http_publish(struct jn_http_server *s, const struct jn_msg *m, uint32_t *matched);
+/* The same through JetStream's verdict hook (s->opts.js set): done(arg,
+ * ack) exactly once when the return is >= 0 (see jn_js_publish_acked). */
+int jn__http_publish_acked(struct jn_http_server *s, const struct jn_msg *m,
+                           jn_js_puback_fn done, void *arg);
 void jn__http_publish_route(struct http_req *r);
 
 /* ---- request.c ------------------------------------------------------------ */
@@ -213,8 +218,6 @@ void jn__http_request_start(struct http_req *r, const char *subject, size_t slen
 /* Expire what is due; returns the next deadline (mono ns) or INT64_MAX. */
 int64_t jn__http_inbox_expire(struct jn_http_server *s, int64_t now_ns);
 void jn__http_request_route(struct http_req *r);
-/* PubAck JSON -> HTTP status (200, or the error's status). */
-unsigned jn__http_puback_status(const uint8_t *json, size_t len);
 
 /* ---- sse.c ------------------------------------------------------------------ */
 

@@ -203,24 +203,6 @@ static void test_sse_format(void **state)
 	jn_free(e);
 }
 
-static void test_puback_status(void **state)
-{
-	(void)state;
-	const char *ok = "{\"stream\":\"S\",\"seq\":12,\"duplicate\":false}";
-	assert_int_equal(jn__http_puback_status((const uint8_t *)ok, strlen(ok)), 200);
-	const char *wrong = "{\"error\":{\"code\":400,\"err_code\":10071,\"description\":\"wrong last sequence: 5\"}}";
-	assert_int_equal(jn__http_puback_status((const uint8_t *)wrong, strlen(wrong)), 400);
-	/* the table decides, not the code in the body (contract: client fault is 4xx) */
-	const char *store = "{\"error\":{\"code\":503,\"err_code\":10077,\"description\":\"maximum messages exceeded\"}}";
-	assert_int_equal(jn__http_puback_status((const uint8_t *)store, strlen(store)), 503);
-	const char *unknown = "{\"error\":{\"code\":409,\"err_code\":99999,\"description\":\"x\"}}";
-	assert_int_equal(jn__http_puback_status((const uint8_t *)unknown, strlen(unknown)), 409);
-	const char *nocode = "{\"error\":{\"description\":\"x\"}}";
-	assert_int_equal(jn__http_puback_status((const uint8_t *)nocode, strlen(nocode)), 500);
-	assert_int_equal(jn__http_puback_status((const uint8_t *)"+OK", 3), 502);
-	assert_int_equal(jn__http_puback_status((const uint8_t *)"", 0), 502);
-}
-
 static void test_json_body(void **state)
 {
 	(void)state;
@@ -244,7 +226,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_routes), cmocka_unit_test(test_methods),
 		cmocka_unit_test(test_header_map), cmocka_unit_test(test_credentials),
-		cmocka_unit_test(test_sse_format), cmocka_unit_test(test_puback_status),
+		cmocka_unit_test(test_sse_format),
 		cmocka_unit_test(test_json_body),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
